@@ -1,0 +1,41 @@
+"""Celery settings, built from the one settings object (reliability defaults of the design notes)."""
+from __future__ import annotations
+
+from typing import Any
+
+from settings import Settings
+
+COMPLETIONS_QUEUE = "completions"
+DEFAULT_QUEUE = "default"
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    transport = {
+        # Longer than the longest task, so a slow stream is not redelivered while still running.
+        "visibility_timeout": settings.celery_visibility_timeout,
+        # All broker keys live under our prefix (a deployment, or a test run, owns its namespace).
+        "global_keyprefix": settings.redis_key_prefix + "celery:",
+    }
+    return {
+        "broker_url": settings.redis_url,
+        "broker_transport_options": transport,
+        "broker_connection_retry_on_startup": True,
+        "broker_connection_max_retries": None,
+        "result_backend": None,  # the Job row is the source of truth
+        "task_ignore_result": True,
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "result_serializer": "json",
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "task_time_limit": settings.celery_task_time_limit,
+        "task_soft_time_limit": max(1, settings.celery_task_time_limit - 30),
+        "task_default_queue": DEFAULT_QUEUE,
+        "task_routes": {"tasks.completions.*": {"queue": COMPLETIONS_QUEUE}},
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
+        "worker_hijack_root_logger": False,
+        "broker_heartbeat": 0,
+        "timezone": "UTC",
+    }

@@ -1,0 +1,6 @@
+"""Flower options from the settings object (`celery -A tasks.worker flower --conf=flowerconfig.py`)."""
+from settings import get_settings
+
+_settings = get_settings()
+port = _settings.flower_port
+basic_auth = [_settings.flower_basic_auth]

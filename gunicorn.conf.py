@@ -1,0 +1,20 @@
+"""gunicorn settings for `web:` (Procfile). gevent workers: each open WebSocket is a cheap greenlet."""
+import os
+
+bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+worker_class = "gevent"
+worker_connections = int(os.environ.get("WEB_WORKER_CONNECTIONS", "10000"))
+timeout = 60
+graceful_timeout = 10  # open WebSockets must not hold a deploy for long
+keepalive = 5
+control_socket_disable = True  # several instances side by side on one machine
+accesslog = None
+errorlog = "-"
+
+
+def post_fork(server, worker):  # noqa: ARG001 - gunicorn hook signature
+    # gevent has patched the standard library by now; make psycopg2 cooperative too.
+    from psycogreen.gevent import patch_psycopg
+
+    patch_psycopg()

@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from sqlalchemy import String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base, new_id, now_ms
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=lambda: new_id("user"))
+    username: Mapped[str] = mapped_column(String(50), unique=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[int] = mapped_column(default=now_ms)
+    updated_at: Mapped[int] = mapped_column(default=now_ms, onupdate=now_ms)
+
+    def to_wire(self) -> dict:
+        return {
+            "id": self.id,
+            "username": self.username,
+            "email": self.email,
+            "createdAt": self.created_at,
+            "updatedAt": self.updated_at,
+        }

@@ -1,0 +1,35 @@
+"""The Flask app factory: extensions are initialised in order, each by its own `init_app`."""
+from __future__ import annotations
+
+from flask import Flask
+
+from settings import Settings, get_settings
+
+API_VERSION = "0.1.0"
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    from models.db import Database
+    from observability import configure_logging
+    from realtime.redis_store import RedisStore
+    from tasks.celery_app import celery_init_app
+    from web import auth, conversations, docs, errors, health, request_context, security
+
+    settings = settings or get_settings()
+    configure_logging(settings.log_level)
+    app = Flask(__name__)
+    app.config.update(
+        MAX_CONTENT_LENGTH=settings.max_content_length,
+        API_VERSION=API_VERSION,
+    )
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["settings"] = settings
+
+    Database().init_app(app)
+    RedisStore().init_app(app)
+    for ext in (errors, request_context, security):
+        ext.init_app(app)
+    celery_init_app(app)
+    for blueprint in (health.bp, docs.bp, auth.bp, conversations.bp):
+        app.register_blueprint(blueprint)
+    return app

@@ -1,0 +1,220 @@
+"""Request validation and the OpenAPI 3.1 document, both from the same pydantic models.
+
+Written here rather than taken from flask-openapi3/spectree because those replace Flask's
+Blueprint/app classes or render their own error bodies; we need plain blueprints, our error
+envelope on every failure, and WebSocket routes from flask-sock living beside the REST ones.
+`@endpoint(...)` validates the JSON body and the query string, passes them to the view as
+`body=` / `query=`, and records everything the document needs on the view function.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import wraps
+from typing import Any, Callable
+
+from flask import Flask, request
+from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic.json_schema import models_json_schema
+
+from web.errors import ApiError, validation_details
+
+_REF = "#/components/schemas/{model}"
+
+
+@dataclass
+class EndpointDoc:
+    summary: str
+    tags: list[str]
+    body: Any = None
+    query: type[BaseModel] | None = None
+    responses: dict[int, Any] = field(default_factory=dict)
+    auth: bool = True
+    errors: tuple[int, ...] = ()
+
+
+def endpoint(
+    summary: str,
+    *,
+    tags: list[str],
+    body: Any = None,
+    query: type[BaseModel] | None = None,
+    responses: dict[int, Any] | None = None,
+    auth: bool = True,
+    errors: tuple[int, ...] = (),
+) -> Callable:
+    """Validate input for a view and describe it in the OpenAPI document.
+
+    `body` may be a model or any type pydantic can validate (e.g. `list[Model]`).
+    """
+    doc = EndpointDoc(summary, tags, body, query, responses or {}, auth, errors)
+    body_adapter = TypeAdapter(body) if body is not None else None
+    body_optional = body_adapter is not None and _accepts_none(body_adapter)
+
+    def decorator(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any):
+            if body_adapter is not None:
+                kwargs["body"] = _parse_body(body_adapter, body_optional)
+            if query is not None:
+                kwargs["query"] = _parse_query(query)
+            return view(*args, **kwargs)
+
+        wrapper.openapi = doc  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorator
+
+
+def _accepts_none(adapter: TypeAdapter) -> bool:
+    try:
+        adapter.validate_python(None)
+        return True
+    except ValidationError:
+        return False
+
+
+def _parse_body(adapter: TypeAdapter, optional: bool) -> Any:
+    if optional and not request.content_length and not request.headers.get("Transfer-Encoding"):
+        return None
+    if not request.mimetype or request.mimetype != "application/json":
+        raise ApiError(415, "Content-Type must be application/json")
+    raw = request.get_data(cache=True)
+    try:
+        return adapter.validate_json(raw or b"null")
+    except ValidationError as exc:
+        if any(e["type"] == "json_invalid" for e in exc.errors()):
+            raise ApiError(400, "request body is not valid JSON", code="invalid_json") from None
+        raise ApiError(422, "request validation failed", code="validation_error",
+                       details=validation_details(exc)) from None
+
+
+def _parse_query(model: type[BaseModel]) -> BaseModel:
+    data = {k: v for k, v in request.args.items()}
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ApiError(422, "invalid query parameters", code="validation_error",
+                       details=validation_details(exc)) from None
+
+
+# ---------------------------------------------------------------- document
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "details": {},
+                "requestId": {"type": "string"},
+            },
+        }
+    },
+}
+
+_STATUS_TEXT = {
+    200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 400: "Bad request", 401: "Unauthorized",
+    404: "Not found", 409: "Conflict", 413: "Payload too large", 415: "Unsupported media type",
+    422: "Validation error", 429: "Rate limited", 503: "Service unavailable",
+}
+_PATH_PARAM = re.compile(r"<(?:(\w+):)?(\w+)>")
+
+
+def _collect_models(docs: list[EndpointDoc]) -> tuple[dict[int, Any], dict]:
+    """Return a JSON schema per annotated type (by id) plus the shared component definitions."""
+    types: dict[int, Any] = {}
+    for d in docs:
+        for t in [d.body, d.query, *d.responses.values()]:
+            if t is not None:
+                types[id(t)] = t
+    schemas: dict[int, Any] = {}
+    defs: dict[str, Any] = {}
+    model_types = [t for t in types.values() if isinstance(t, type) and issubclass(t, BaseModel)]
+    if model_types:
+        mapping, top = models_json_schema(
+            [(m, "validation") for m in model_types], ref_template=_REF
+        )
+        defs.update(top.get("$defs", {}))
+        for (m, _mode), schema in mapping.items():
+            schemas[id(m)] = schema
+    for key, t in types.items():
+        if key not in schemas:
+            schema = TypeAdapter(t).json_schema(ref_template=_REF)
+            defs.update(schema.pop("$defs", {}))
+            schemas[key] = schema
+    return schemas, defs
+
+
+def body_optional_of(doc: EndpointDoc) -> bool:
+    return doc.body is not None and _accepts_none(TypeAdapter(doc.body))
+
+
+def build_document(app: Flask, title: str, version: str) -> dict[str, Any]:
+    routes = []
+    for rule in app.url_map.iter_rules():
+        view = app.view_functions.get(rule.endpoint)
+        doc = getattr(view, "openapi", None)
+        if doc is not None:
+            routes.append((rule, doc))
+    schemas, defs = _collect_models([d for _, d in routes])
+    paths: dict[str, dict] = {}
+    for rule, doc in sorted(routes, key=lambda r: r[0].rule):
+        path = _PATH_PARAM.sub(r"{\2}", rule.rule)
+        params = [
+            {"name": name, "in": "path", "required": True,
+             "schema": {"type": "integer"} if conv == "int" else {"type": "string"}}
+            for conv, name in _PATH_PARAM.findall(rule.rule)
+        ]
+        if doc.query is not None:
+            qschema = schemas[id(doc.query)]
+            required = set(qschema.get("required", []))
+            for name, prop in qschema.get("properties", {}).items():
+                params.append({"name": name, "in": "query", "required": name in required, "schema": prop})
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            op: dict[str, Any] = {
+                "summary": doc.summary,
+                "tags": doc.tags,
+                "operationId": f"{rule.endpoint}_{method.lower()}".replace(".", "_"),
+                "responses": {},
+            }
+            if params:
+                op["parameters"] = params
+            if doc.body is not None:
+                op["requestBody"] = {
+                    "required": not body_optional_of(doc),
+                    "content": {"application/json": {"schema": schemas[id(doc.body)]}},
+                }
+            for status, model in doc.responses.items():
+                entry: dict[str, Any] = {"description": _STATUS_TEXT.get(status, "Response")}
+                if model is not None:
+                    entry["content"] = {"application/json": {"schema": schemas[id(model)]}}
+                op["responses"][str(status)] = entry
+            error_statuses = set(doc.errors)
+            if doc.body is not None:
+                error_statuses |= {400, 413, 415, 422}
+            if doc.query is not None:
+                error_statuses.add(422)
+            if doc.auth:
+                error_statuses.add(401)
+                op["security"] = [{"bearerAuth": []}]
+            for status in sorted(error_statuses):
+                op["responses"][str(status)] = {
+                    "description": _STATUS_TEXT.get(status, "Error"),
+                    "content": {"application/json": {"schema": {"$ref": _REF.format(model="Error")}}},
+                }
+            paths.setdefault(path, {})[method.lower()] = op
+    defs["Error"] = ERROR_SCHEMA
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": title, "version": version},
+        "paths": paths,
+        "components": {
+            "schemas": defs,
+            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+        },
+    }

@@ -1,0 +1,147 @@
+"""Request and response models shared by the blueprints (camelCase on the wire, SPEC §2)."""
+from __future__ import annotations
+
+from typing import Annotated, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic.alias_generators import to_camel
+
+ResourceId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:\-]{1,64}$")]
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+ModelName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+SystemPrompt = Annotated[str, StringConstraints(max_length=20_000)]
+EpochMs = Annotated[int, Field(ge=0, le=32_503_680_000_000)]  # up to year 3000
+Role = Literal["user", "assistant", "system"]
+
+
+class WireModel(BaseModel):
+    """Accepts camelCase (and snake_case) input, ignores unknown fields the seed front end sends."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+
+class StrictWireModel(WireModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+# ------------------------------------------------------------------ auth
+
+class RegisterIn(StrictWireModel):
+    username: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.\-]{3,50}$")]
+    email: EmailStr
+    password: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+
+
+class LoginIn(StrictWireModel):
+    username: Annotated[str, StringConstraints(min_length=1, max_length=254)] = Field(
+        description="Username or email address."
+    )
+    password: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+
+
+class LogoutIn(StrictWireModel):
+    refresh_token: Optional[str] = Field(None, alias="refresh_token", description="Also revoke this refresh token.")
+
+
+class UserOut(BaseModel):
+    id: str
+    username: str
+    email: str
+    createdAt: int
+    updatedAt: int
+
+
+class AuthOut(BaseModel):
+    access_token: str
+    refresh_token: str
+    token_type: Literal["bearer"]
+    user: UserOut
+
+
+class RefreshOut(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"]
+
+
+class OkOut(BaseModel):
+    success: bool
+
+
+# ------------------------------------------------------------------ conversations
+
+class MessageIn(WireModel):
+    id: Optional[ResourceId] = None
+    role: Role
+    content: Annotated[str, StringConstraints(max_length=100_000)]
+    model: Optional[ModelName] = None
+    tokens: Optional[Annotated[int, Field(ge=0, le=10_000_000)]] = None
+    timestamp: Optional[EpochMs] = None
+
+
+class ConversationCreate(WireModel):
+    id: Optional[ResourceId] = None
+    title: Title = "New conversation"
+    model: Optional[ModelName] = None
+    system_prompt: Optional[SystemPrompt] = None
+    messages: Annotated[list[MessageIn], Field(max_length=1000)] = []
+    created_at: Optional[EpochMs] = None
+    updated_at: Optional[EpochMs] = None
+
+
+class ConversationPatch(StrictWireModel):
+    title: Optional[Title] = None
+    model: Optional[ModelName] = None
+    system_prompt: Optional[SystemPrompt] = None
+
+
+class MessageOut(BaseModel):
+    id: str
+    conversationId: str
+    role: Role
+    content: str
+    model: Optional[str]
+    tokens: Optional[int]
+    timestamp: int
+
+
+class ConversationOut(BaseModel):
+    id: str
+    userId: str
+    title: str
+    model: str
+    systemPrompt: Optional[str]
+    createdAt: int
+    updatedAt: int
+
+
+class ConversationDetailOut(ConversationOut):
+    messages: list[MessageOut]
+
+
+class ConversationPage(BaseModel):
+    page: int
+    page_size: int
+    total: int
+    total_pages: int
+    conversations: list[ConversationOut]
+
+
+class ListQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    page: Annotated[int, Field(ge=1, le=1_000_000)] = 1
+    page_size: Annotated[int, Field(ge=1, le=100)] = 20
+    sort_by: Literal["createdAt", "updatedAt", "title"] = "updatedAt"
+    sort_order: Literal["asc", "desc"] = "desc"
+
+
+class MessagesOut(BaseModel):
+    conversationId: str
+    messages: list[MessageOut]
+
+
+# ------------------------------------------------------------------ health
+
+class HealthOut(BaseModel):
+    status: Literal["ok"]
+    checks: Optional[dict[str, str]] = None

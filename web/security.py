@@ -1,0 +1,89 @@
+"""Password policy and hashing; JWT set-up with a Redis blocklist for revoked tokens."""
+from __future__ import annotations
+
+import re
+import time
+from datetime import timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from flask import Flask
+from flask_jwt_extended import JWTManager
+
+from models import User
+from models.db import db
+from realtime.redis_store import kv
+from web.errors import error_response
+
+_hasher = PasswordHasher()  # argon2id with the library's recommended (RFC 9106 low-memory) parameters
+# Verifying against this keeps an unknown-user login as slow as a wrong password.
+_DUMMY_HASH = _hasher.hash("dummy-password-for-timing")
+
+_RULES = (
+    (re.compile(r"[A-Z]"), "an uppercase letter"),
+    (re.compile(r"[a-z]"), "a lowercase letter"),
+    (re.compile(r"\d"), "a digit"),
+    (re.compile(r"[^A-Za-z0-9]"), "a special character"),
+)
+
+
+def password_problems(password: str) -> list[str]:
+    """What the seed's password rule finds missing (empty when the password is strong enough)."""
+    missing = [] if len(password) >= 8 else ["at least 8 characters"]
+    missing += [label for pattern, label in _RULES if not pattern.search(password)]
+    return missing
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(stored_hash: str | None, password: str) -> bool:
+    try:
+        return _hasher.verify(stored_hash or _DUMMY_HASH, password) and stored_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+jwt = JWTManager()
+
+
+def _revoked_key(jti: str) -> str:
+    return kv.key("jwt", "revoked", jti)
+
+
+def revoke_token(payload: dict) -> None:
+    """Put a token's jti on the blocklist until the token would have expired anyway."""
+    ttl = max(1, int(payload.get("exp", time.time() + 60) - time.time()))
+    kv.r.set(_revoked_key(payload["jti"]), "1", ex=ttl)
+
+
+def init_app(app: Flask) -> None:
+    settings = app.extensions["settings"]
+    app.config.update(
+        JWT_SECRET_KEY=settings.jwt_secret_key,
+        JWT_ACCESS_TOKEN_EXPIRES=timedelta(minutes=settings.jwt_access_minutes),
+        JWT_REFRESH_TOKEN_EXPIRES=timedelta(days=settings.jwt_refresh_days),
+        JWT_TOKEN_LOCATION=["headers"],
+        JWT_ERROR_MESSAGE_KEY="message",
+    )
+    jwt.init_app(app)
+
+    @jwt.token_in_blocklist_loader
+    def _is_revoked(_header: dict, payload: dict) -> bool:
+        return bool(kv.r.exists(_revoked_key(payload["jti"])))
+
+    @jwt.user_lookup_loader
+    def _load_user(_header: dict, payload: dict) -> User | None:
+        return db.session.get(User, payload["sub"])
+
+    def _unauthorized(message: str):
+        return error_response(401, "unauthorized", message, headers={"WWW-Authenticate": "Bearer"})
+
+    jwt.unauthorized_loader(lambda reason: _unauthorized("missing or malformed Authorization header"))
+    jwt.invalid_token_loader(lambda reason: _unauthorized("invalid token"))
+    jwt.expired_token_loader(lambda h, p: _unauthorized("token has expired"))
+    jwt.revoked_token_loader(lambda h, p: _unauthorized("token has been revoked"))
+    jwt.needs_fresh_token_loader(lambda h, p: _unauthorized("fresh token required"))
+    jwt.user_lookup_error_loader(lambda h, p: _unauthorized("user no longer exists"))
+    jwt.token_verification_failed_loader(lambda h, p: _unauthorized("token verification failed"))
