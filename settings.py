@@ -52,6 +52,33 @@ class Settings(BaseSettings):
     default_model: str = Field("demo-1", description="Model given to a conversation that names none.")
     max_message_chars: int = Field(100_000, description="Longest message content accepted, in characters.")
 
+    # --- providers ---
+    default_provider: str = Field(
+        "", description="Provider used when a request names none; empty = `openai` if `OPENAI_API_KEY` is set, "
+        "else `anthropic` if `ANTHROPIC_API_KEY` is set, else `demo`."
+    )
+    openai_api_key: str = Field("", description="Enables the `openai` provider (the SDK's own variable).")
+    openai_base_url: str = Field("", description="Base URL for the `openai` provider (the SDK's own variable).")
+    openai_models: str = Field("gpt-4o-mini,gpt-4o,gpt-4.1-mini,gpt-3.5-turbo,gpt-4",
+                               description="Comma-separated models offered for `openai`.")
+    anthropic_api_key: str = Field("", description="Enables the `anthropic` provider (the SDK's own variable).")
+    anthropic_base_url: str = Field("", description="Base URL for the `anthropic` provider (the SDK's own variable).")
+    anthropic_models: str = Field("claude-sonnet-4-5,claude-haiku-4-5,claude-3-opus-20240229",
+                                  description="Comma-separated models offered for `anthropic`.")
+    openai_compatible_base_url: str = Field(
+        "", description="Enables the `openai_compatible` provider: any OpenAI-compatible server (vLLM, Ollama, "
+        "llama.cpp, LM Studio), e.g. `http://127.0.0.1:11434/v1`."
+    )
+    openai_compatible_api_key: str = Field("not-needed", description="Key sent to the OpenAI-compatible server.")
+    openai_compatible_models: str = Field(
+        "", description="Comma-separated models of the OpenAI-compatible server; empty = ask its `/models`."
+    )
+    demo_tokens_per_second: float = Field(50.0, description="Token rate of the offline `demo` provider.")
+    provider_timeout: float = Field(60.0, description="Seconds before a provider call (or a stalled stream) times out.")
+    provider_max_attempts: int = Field(5, description="Attempts per provider call for retryable errors.")
+    provider_backoff_initial: float = Field(0.5, description="First retry delay, seconds (exponential, jittered).")
+    provider_backoff_max: float = Field(20.0, description="Longest single retry delay, seconds (also caps Retry-After).")
+
     # --- celery / flower ---
     celery_task_time_limit: int = Field(900, description="Hard time limit of one task, seconds.")
     celery_visibility_timeout: int = Field(3600, description="Seconds before an unacknowledged task is redelivered.")
