@@ -17,7 +17,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "global_keyprefix": settings.redis_key_prefix + "celery:",
     }
     return {
-        "broker_url": settings.redis_url,
+        "broker_url": settings.celery_broker_url or settings.redis_url,
         "broker_transport_options": transport,
         "broker_connection_retry_on_startup": True,
         "broker_connection_max_retries": None,

@@ -35,6 +35,7 @@ class Settings(BaseSettings):
 
     # --- redis ---
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis for cache, events, blocklist and Celery broker.")
+    celery_broker_url: str = Field("", description="Celery broker; empty = `REDIS_URL`.")
     redis_key_prefix: str = Field("chat:", description="Prefix of every Redis key we write (also the broker's keys).")
 
     # --- auth ---
@@ -78,6 +79,17 @@ class Settings(BaseSettings):
     provider_max_attempts: int = Field(5, description="Attempts per provider call for retryable errors.")
     provider_backoff_initial: float = Field(0.5, description="First retry delay, seconds (exponential, jittered).")
     provider_backoff_max: float = Field(20.0, description="Longest single retry delay, seconds (also caps Retry-After).")
+
+    # --- jobs and streaming ---
+    job_max_attempts: int = Field(3, description="Attempts of one job (worker crashes, restarts) before it fails.")
+    job_lease_seconds: int = Field(15, description="A running job whose worker stops renewing its lease this long "
+                                   "is taken over by another worker.")
+    reconcile_interval: float = Field(10.0, description="Seconds between reconciler passes in each worker.")
+    reconcile_queued_after: int = Field(30, description="Seconds a job may sit in `queued` before it is re-enqueued.")
+    event_log_max: int = Field(50_000, description="Events kept per job stream (Redis Stream cap).")
+    event_log_ttl: int = Field(86_400, description="Seconds a finished job's event stream is kept for replay.")
+    chat_wait_timeout: float = Field(120.0, description="Seconds `POST /api/chat/ai` waits for its job.")
+    sse_keepalive: float = Field(15.0, description="Seconds between SSE keep-alive comments.")
 
     # --- celery / flower ---
     celery_task_time_limit: int = Field(900, description="Hard time limit of one task, seconds.")

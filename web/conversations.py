@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
-from models import Conversation, Message, now_ms
+from models import Conversation, Message, new_id, now_ms
 from models.db import db
 from web.errors import ApiError, not_found
 from web.openapi import endpoint
@@ -58,11 +58,8 @@ def build_conversation(user_id: str, data: ConversationCreate, default_model: st
 
 
 def _build_message(data: MessageIn, seq: int, ts: int) -> Message:
-    msg = Message(role=data.role, content=data.content, model=data.model, tokens=data.tokens,
-                  timestamp=data.timestamp or ts, seq=seq)
-    if data.id:
-        msg.id = data.id
-    return msg
+    return Message(id=data.id or new_id("msg"), role=data.role, content=data.content, model=data.model,
+                   tokens=data.tokens, timestamp=data.timestamp or ts, seq=seq)
 
 
 def _commit_or_conflict(what: str) -> None:

@@ -1,0 +1,155 @@
+"""Integration fixtures: a private PostgreSQL database and Redis namespace per run, migrated with
+Alembic, plus a real gunicorn server and (on demand) a real Celery worker talking to them.
+
+Everything this run creates is removed at the end. PostgreSQL and Redis addresses can be
+overridden with TEST_PG_ADMIN_URL and TEST_REDIS_URL.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Iterator
+
+import httpx
+import psycopg2
+import pytest
+import redis
+from alembic import command
+from alembic.config import Config
+
+from settings import Settings
+from tests.support import ROOT, Proc, free_port, gunicorn_argv, wait_http_ok, worker_argv
+
+PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+STRONG_PASSWORD = "Str0ng!Passw0rd"
+
+
+def _admin_exec(sql: str) -> None:
+    conn = psycopg2.connect(PG_ADMIN_URL)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql)
+    finally:
+        conn.close()
+
+
+@pytest.fixture(scope="session")
+def run_id() -> str:
+    return uuid.uuid4().hex[:10]
+
+
+@pytest.fixture(scope="session")
+def database_url(run_id: str) -> Iterator[str]:
+    name = f"chat_test_{run_id}"
+    _admin_exec(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg2://", 1)
+    url = f"{base}/{name}"
+    cfg = Config(str(ROOT / "alembic.ini"))
+    cfg.attributes["database_url"] = url
+    cfg.attributes["configure_logger"] = False
+    command.upgrade(cfg, "head")
+    yield url
+    _admin_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def redis_prefix(run_id: str) -> Iterator[str]:
+    prefix = f"chtest-{run_id}:"
+    yield prefix
+    client = redis.Redis.from_url(REDIS_URL)
+    keys = list(client.scan_iter(match=prefix + "*", count=1000))
+    # kombu also creates its binding keys with the prefix; anything left is ours.
+    for i in range(0, len(keys), 500):
+        client.delete(*keys[i:i + 500])
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, redis_prefix: str) -> Settings:
+    return Settings(
+        environment="test",
+        database_url=database_url,
+        redis_url=REDIS_URL,
+        redis_key_prefix=redis_prefix,
+        jwt_secret_key="test-secret-" + "x" * 40,
+    )
+
+
+def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """The environment that gives a child process the same settings as `settings`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "ANTHROPIC_"))}
+    for name, value in settings.model_dump().items():
+        if value is not None:
+            env[name.upper()] = str(value)
+    env.update(extra)
+    return env
+
+
+@pytest.fixture(scope="session")
+def app(settings: Settings):
+    from web import create_app
+
+    return create_app(settings)
+
+
+@pytest.fixture(scope="session")
+def log_dir() -> Path:
+    return Path(tempfile.mkdtemp(prefix="chat-studio-test-logs-"))
+
+
+@pytest.fixture(scope="session")
+def stack_env(settings: Settings) -> dict[str, str]:
+    """Extra environment for the server and worker; provider tests add the fake vendor here."""
+    return settings_env(settings, DEMO_TOKENS_PER_SECOND="200", WS_ALLOWED_ORIGINS="http://allowed.example")
+
+
+@pytest.fixture(scope="session")
+def live_server(stack_env: dict[str, str], log_dir: Path) -> Iterator[str]:
+    port = free_port()
+    proc = Proc("web", gunicorn_argv(port, workers=2), stack_env, log_dir).start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http_ok(url + "/readyz", proc)
+        yield url
+    finally:
+        proc.stop()
+
+
+@pytest.fixture(scope="session")
+def worker(stack_env: dict[str, str], log_dir: Path) -> Iterator[Proc]:
+    proc = Proc("worker", worker_argv(), stack_env, log_dir).start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture()
+def api(live_server: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=live_server, timeout=30) as client:
+        yield client
+
+
+def register(api: httpx.Client, name: str | None = None) -> dict:
+    """Register a fresh user; returns the auth response plus ready-made `headers`."""
+    name = name or f"u{uuid.uuid4().hex[:12]}"
+    r = api.post("/api/auth/register", json={"username": name, "email": f"{name}@example.com",
+                                             "password": STRONG_PASSWORD})
+    assert r.status_code == 201, r.text
+    data = r.json()
+    data["headers"] = {"Authorization": f"Bearer {data['access_token']}"}
+    return data
+
+
+@pytest.fixture()
+def user(api: httpx.Client) -> dict:
+    return register(api)
+
+
+@pytest.fixture()
+def other_user(api: httpx.Client) -> dict:
+    return register(api)

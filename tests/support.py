@@ -1,0 +1,110 @@
+"""Helpers for tests that run real processes: free ports, waiting for readiness, stopping by PID."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Proc:
+    """A child process in its own process group, with its output in a log file for post-mortems."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_dir: Path) -> None:
+        self.name = name
+        self.argv = argv
+        self.env = env
+        self.log_path = log_dir / f"{name}.log"
+        self.popen: subprocess.Popen | None = None
+
+    def start(self) -> "Proc":
+        log = open(self.log_path, "ab")
+        self.popen = subprocess.Popen(self.argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                      start_new_session=True)
+        log.close()
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.popen is not None
+        return self.popen.pid
+
+    def alive(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def log_tail(self, n: int = 60) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+        except FileNotFoundError:
+            return ""
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> None:
+        if not self.alive():
+            return
+        try:
+            os.killpg(self.pid, sig)
+            self.popen.wait(timeout)  # type: ignore[union-attr]
+        except subprocess.TimeoutExpired:
+            os.killpg(self.pid, signal.SIGKILL)
+            self.popen.wait(10)  # type: ignore[union-attr]
+        except ProcessLookupError:
+            pass
+
+    def kill9(self) -> None:
+        """SIGKILL the whole group (the worker's pool processes included), as a crash would."""
+        if self.alive():
+            os.killpg(self.pid, signal.SIGKILL)
+            self.popen.wait(10)  # type: ignore[union-attr]
+
+
+def wait_http_ok(url: str, proc: Proc | None = None, timeout: float = 60) -> None:
+    deadline = time.time() + timeout
+    last = ""
+    while time.time() < deadline:
+        if proc is not None and not proc.alive():
+            raise RuntimeError(f"{proc.name} exited early:\n{proc.log_tail()}")
+        try:
+            r = httpx.get(url, timeout=2)
+            if r.status_code == 200:
+                return
+            last = f"{r.status_code} {r.text[:200]}"
+        except httpx.HTTPError as exc:
+            last = repr(exc)
+        time.sleep(0.2)
+    tail = proc.log_tail() if proc else ""
+    raise RuntimeError(f"{url} not ready after {timeout}s (last: {last})\n{tail}")
+
+
+def wait_for(predicate, timeout: float = 30, interval: float = 0.1, what: str = "condition"):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def gunicorn_argv(port: int, workers: int = 1) -> list[str]:
+    return [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}",
+            "--workers", str(workers), "wsgi:app"]
+
+
+def worker_argv(concurrency: int = 50, hostname: str = "test") -> list[str]:
+    return [str(BIN / "celery"), "-A", "tasks.worker", "worker", "-P", "gevent", "-c", str(concurrency),
+            "-Q", "completions,default", "--without-mingle", "--without-gossip", "-l", "INFO",
+            "-n", f"{hostname}@%h"]
