@@ -8,7 +8,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_JWT_SECRET = "dev-insecure-jwt-secret-change-me-0123456789"
@@ -96,6 +96,15 @@ class Settings(BaseSettings):
     celery_visibility_timeout: int = Field(3600, description="Seconds before an unacknowledged task is redelivered.")
     flower_basic_auth: str = Field("admin:admin", description="`user:password` protecting Flower.")
     flower_port: int = Field(5555, description="Port Flower listens on.")
+
+    @model_validator(mode="after")
+    def _refuse_weak_production_secrets(self) -> "Settings":
+        if self.environment == "production":
+            if self.jwt_secret_key == DEV_JWT_SECRET or len(self.jwt_secret_key) < 32:
+                raise ValueError("JWT_SECRET_KEY must be set to a secret of at least 32 characters in production")
+            if self.flower_basic_auth == "admin:admin":
+                raise ValueError("FLOWER_BASIC_AUTH must not be the default in production")
+        return self
 
     @property
     def is_sqlite(self) -> bool:

@@ -1,0 +1,76 @@
+"""A private stack for benchmarks: its own PostgreSQL database and Redis namespace, a gunicorn server,
+Celery workers and (optionally) the fake vendor server, all removed on exit."""
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+import psycopg2
+import redis
+from alembic import command
+from alembic.config import Config
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.support import Proc, free_port, gunicorn_argv, wait_for, wait_http_ok, worker_argv  # noqa: E402
+
+PG_ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def _admin(sql: str) -> None:
+    conn = psycopg2.connect(PG_ADMIN_URL)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(sql)
+    conn.close()
+
+
+class BenchStack:
+    def __init__(self, **env: str) -> None:
+        run = uuid.uuid4().hex[:8]
+        self.db_name = f"chat_bench_{run}"
+        self.prefix = f"bench-{run}:"
+        self.log_dir = Path(tempfile.mkdtemp(prefix="chat-bench-logs-"))
+        base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg2://", 1)
+        self.database_url = f"{base}/{self.db_name}"
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "ANTHROPIC_"))}
+        self.env.update(DATABASE_URL=self.database_url, REDIS_URL=REDIS_URL, REDIS_KEY_PREFIX=self.prefix,
+                        ENVIRONMENT="test", JWT_SECRET_KEY="bench-" + "k" * 40, LOG_LEVEL="WARNING", **env)
+        self.procs: list[Proc] = []
+        self.url = ""
+
+    def __enter__(self) -> "BenchStack":
+        _admin(f'CREATE DATABASE "{self.db_name}"')
+        cfg = Config(str(ROOT / "alembic.ini"))
+        cfg.attributes["database_url"] = self.database_url
+        cfg.attributes["configure_logger"] = False
+        command.upgrade(cfg, "head")
+        return self
+
+    def start_web(self, workers: int = 2) -> str:
+        port = free_port()
+        proc = Proc(f"web-{port}", gunicorn_argv(port, workers), self.env, self.log_dir).start()
+        self.procs.append(proc)
+        self.url = f"http://127.0.0.1:{port}"
+        wait_http_ok(self.url + "/readyz", proc)
+        return self.url
+
+    def start_worker(self, name: str, concurrency: int) -> Proc:
+        proc = Proc(f"worker-{name}", worker_argv(concurrency, hostname=name), self.env, self.log_dir).start()
+        self.procs.append(proc)
+        wait_for(lambda: "ready" in proc.log_tail(200), timeout=60, what=f"worker {name}")
+        return proc
+
+    def __exit__(self, *exc: object) -> None:
+        for proc in reversed(self.procs):
+            proc.stop()
+        _admin(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)')
+        client = redis.Redis.from_url(REDIS_URL)
+        keys = list(client.scan_iter(match=self.prefix + "*", count=1000))
+        for i in range(0, len(keys), 500):
+            client.delete(*keys[i:i + 500])

@@ -1,0 +1,112 @@
+"""Follow a job's events for a client: replay from its last seq, then live, then stop at the end.
+
+One Redis pub/sub subscription per web process (`JobNotifier`) wakes every local follower of a
+job; followers then read the Stream themselves, so a lost wake-up costs at most one poll
+interval, never an event.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Iterator
+
+from realtime.job_events import JobEvent, JobEventLog
+
+log = logging.getLogger(__name__)
+POLL_FALLBACK = 1.0  # seconds: re-read the stream even without a wake-up (pub/sub is best effort)
+
+
+class JobNotifier:
+    """The process's single subscriber; started on first use, restarted if its connection drops."""
+
+    def __init__(self, event_log: JobEventLog) -> None:
+        self.event_log = event_log
+        self._waiters: dict[str, set[threading.Event]] = {}
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def register(self, job_id: str) -> threading.Event:
+        self._ensure_started()
+        ev = threading.Event()
+        with self._lock:
+            self._waiters.setdefault(job_id, set()).add(ev)
+        return ev
+
+    def unregister(self, job_id: str, ev: threading.Event) -> None:
+        with self._lock:
+            waiters = self._waiters.get(job_id)
+            if waiters is not None:
+                waiters.discard(ev)
+                if not waiters:
+                    del self._waiters[job_id]
+
+    def _ensure_started(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            with self._lock:
+                if self._thread is None or not self._thread.is_alive():
+                    self._thread = threading.Thread(target=self._run, name="job-notifier", daemon=True)
+                    self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            try:
+                pubsub = self.event_log.store.r.pubsub(ignore_subscribe_messages=True)
+                pubsub.subscribe(self.event_log.notify_channel)
+                for message in pubsub.listen():
+                    self._wake(message["data"])
+            except Exception as exc:  # connection lost: wake everyone (they re-read) and resubscribe
+                log.warning("job notifier lost its subscription: %s", exc)
+                self._wake_all()
+                time.sleep(0.5)
+
+    def _wake(self, job_id: str) -> None:
+        with self._lock:
+            waiters = list(self._waiters.get(job_id, ()))
+        for ev in waiters:
+            ev.set()
+
+    def _wake_all(self) -> None:
+        with self._lock:
+            waiters = [ev for evs in self._waiters.values() for ev in evs]
+        for ev in waiters:
+            ev.set()
+
+
+def notifier_for(app) -> JobNotifier:
+    from realtime.job_events import event_log_for
+
+    notifier = app.extensions.get("job_notifier")
+    if notifier is None:
+        notifier = JobNotifier(event_log_for(app))
+        app.extensions["job_notifier"] = notifier
+    return notifier
+
+
+def follow(event_log: JobEventLog, notifier: JobNotifier, job_id: str, after: int,
+           idle_timeout: float | None = None) -> Iterator[JobEvent | None]:
+    """Yield every event after `after`, live, until a terminal one.
+
+    Yields None when nothing arrived for `idle_timeout` seconds, so callers can send keep-alives
+    or notice the client went away.
+    """
+    wake = notifier.register(job_id)
+    try:
+        idle_since = time.monotonic()
+        while True:
+            wake.clear()  # clear before reading: a notification after this read is not lost
+            events = event_log.read_after(job_id, after)
+            for event in events:
+                after = event.seq
+                yield event
+                if event.terminal:
+                    return
+            if events:
+                idle_since = time.monotonic()
+                continue
+            wake.wait(POLL_FALLBACK)
+            if idle_timeout is not None and time.monotonic() - idle_since >= idle_timeout:
+                idle_since = time.monotonic()
+                yield None
+    finally:
+        notifier.unregister(job_id, wake)

@@ -1,0 +1,266 @@
+"""Completions as jobs through the real stack: gunicorn (gevent) + a Celery worker + PostgreSQL + Redis."""
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+
+import pytest
+import websocket
+from sqlalchemy import func, select
+
+from models import Job, Message
+from tests.clients import (
+    assert_gapless, final_attempt_text, open_job_socket, read_ws_events, sse_events, wait_job, ws_events,
+)
+from tests.integration.conftest import register
+
+pytestmark = pytest.mark.usefixtures("worker")
+
+
+def chat(api, user, text="hello", **extra):
+    body = {"messages": [{"role": "user", "content": text}], "provider": "demo", **extra}
+    return api.post("/api/chat", json=body, headers=user["headers"])
+
+
+def test_submit_poll_and_stream_over_websocket_and_sse(api, user, live_server):
+    r = chat(api, user, "[demo:tokens=30] hi")
+    assert r.status_code == 202, r.text
+    job = r.json()
+    assert r.headers["Location"] == f"/api/jobs/{job['id']}"
+    assert job["status"] in {"queued", "running"} and job["links"]["stream"] == f"/ws/jobs/{job['id']}"
+    events = ws_events(live_server, job["id"], user["access_token"])
+    assert_gapless(events)
+    assert events[0]["type"] == "started" and events[-1]["type"] == "completed"
+    done = wait_job(api, job["id"], user["headers"])
+    assert done["status"] == "succeeded" and done["attempts"] == 1
+    assert done["result"]["content"] == final_attempt_text(events)
+    assert len([e for e in events if e["type"] == "token"]) == 30
+    assert done["result"]["usage"]["output_tokens"] == 30
+    assert done["result"]["provider"] == "demo" and done["startedAt"] and done["finishedAt"]
+    # a client arriving after the end still gets the whole stream, over SSE too
+    assert sse_events(live_server, job["id"], user["access_token"]) == events
+    assert ws_events(live_server, job["id"], user["access_token"]) == events
+
+
+def test_reconnect_with_last_seq_has_no_gap_and_no_duplicate(api, user, live_server):
+    job = chat(api, user, "[demo:tokens=150] long").json()
+    ws = open_job_socket(live_server, job["id"], user["access_token"])
+    first = read_ws_events(ws, limit=7)
+    ws.close()  # drop mid-stream
+    rest = ws_events(live_server, job["id"], user["access_token"], after=first[-1]["seq"])
+    events = first + rest
+    assert_gapless(events)
+    done = wait_job(api, job["id"], user["headers"])
+    assert final_attempt_text(events) == done["result"]["content"]
+    # SSE resume with Last-Event-ID gives exactly the tail
+    tail = sse_events(live_server, job["id"], user["access_token"], last_event_id=events[9]["seq"])
+    assert tail == events[10:]
+
+
+def test_cancel_running_job_keeps_partial_content(api, user, live_server, app):
+    job = chat(api, user, "[demo:tokens=5000] very long").json()
+    ws = open_job_socket(live_server, job["id"], user["access_token"])
+    seen = read_ws_events(ws, limit=5)
+    r = api.post(f"/api/jobs/{job['id']}/cancel", headers=user["headers"])
+    assert r.status_code == 202
+    t0 = time.monotonic()
+    seen += read_ws_events(ws)
+    ws.close()
+    assert time.monotonic() - t0 < 3
+    assert seen[-1]["type"] == "cancelled"
+    done = wait_job(api, job["id"], user["headers"])
+    assert done["status"] == "cancelled"
+    assert done["result"]["content"] == final_attempt_text(seen)
+    assert 0 < len(done["result"]["content"].split()) < 5000
+
+
+def test_cancel_queued_job_never_calls_the_provider(api, user, app):
+    from tasks.completions import enqueue_completion
+
+    with app.app_context():
+        from models.db import db
+
+        job = Job(user_id=user["user"]["id"], kind="chat", status="queued",
+                  payload={"provider": "demo", "model": "demo-1", "messages": [{"role": "user", "content": "x"}],
+                           "temperature": 0.7, "max_tokens": 10, "conversation_id": None, "system": None})
+        db.session.add(job)
+        db.session.commit()
+        job_id = job.id
+    r = api.post(f"/api/jobs/{job_id}/cancel", headers=user["headers"])
+    assert r.status_code == 202 and r.json()["status"] == "cancelled"
+    with app.app_context():
+        enqueue_completion(job_id)  # a late delivery of its task
+    time.sleep(1.0)
+    after = api.get(f"/api/jobs/{job_id}", headers=user["headers"]).json()
+    assert after["status"] == "cancelled" and after["attempts"] == 0 and after["startedAt"] is None
+
+
+def test_idempotency_key(api, user):
+    key = uuid.uuid4().hex
+    headers = {**user["headers"], "Idempotency-Key": key}
+    body = {"messages": [{"role": "user", "content": "same"}], "provider": "demo"}
+    first = api.post("/api/chat", json=body, headers=headers)
+    again = api.post("/api/chat", json=body, headers=headers)
+    assert first.status_code == again.status_code == 202
+    assert first.json()["id"] == again.json()["id"]
+    other = api.post("/api/chat", json={**body, "temperature": 0.1}, headers=headers)
+    assert other.status_code == 409 and other.json()["error"]["code"] == "idempotency_conflict"
+
+
+@pytest.mark.parametrize("body,status", [
+    ({"messages": [{"role": "user", "content": "x"}], "provider": "nope"}, 400),
+    ({"messages": [{"role": "user", "content": "x"}], "provider": "demo", "model": "gpt-nope"}, 400),
+    ({"messages": [], "provider": "demo"}, 422),
+    ({"messages": [{"role": "wizard", "content": "x"}]}, 422),
+    ({"messages": [{"role": "user", "content": "x"}], "temperature": 3}, 422),
+    ({"messages": [{"role": "user", "content": "x"}], "max_tokens": 0}, 422),
+])
+def test_bad_submissions_are_refused_at_once(api, user, app, body, status):
+    r = api.post("/api/chat", json=body, headers=user["headers"])
+    assert r.status_code == status, r.text
+    assert "error" in r.json()
+    with app.app_context():
+        from models.db import db
+
+        assert db.session.scalar(select(func.count()).select_from(Job).where(Job.user_id == user["user"]["id"])) == 0
+
+
+def test_conversation_history_and_answer_are_stored(api, user, app):
+    conv = api.post("/api/conversations", json={"title": "t", "systemPrompt": "Be brief."},
+                    headers=user["headers"]).json()
+    r = chat(api, user, "first question", conversationId=conv["id"])
+    done = wait_job(api, r.json()["id"], user["headers"])
+    assert done["status"] == "succeeded" and done["conversationId"] == conv["id"]
+    r2 = chat(api, user, "second question", conversationId=conv["id"])
+    done2 = wait_job(api, r2.json()["id"], user["headers"])
+    msgs = api.get(f"/api/conversations/{conv['id']}/messages", headers=user["headers"]).json()["messages"]
+    assert [(m["role"], m["content"]) for m in msgs] == [
+        ("user", "first question"), ("assistant", done["result"]["content"]),
+        ("user", "second question"), ("assistant", done2["result"]["content"]),
+    ]
+    with app.app_context():
+        from models.db import db
+
+        payload = db.session.get(Job, done2["id"]).payload
+    # the provider got the system prompt and the whole history
+    assert payload["system"] == "Be brief."
+    assert [m["content"] for m in payload["messages"]] == [
+        "first question", done["result"]["content"], "second question"]
+
+
+def test_redelivered_task_never_produces_a_second_answer(api, user, app):
+    from tasks.completions import enqueue_completion
+
+    conv = api.post("/api/conversations", json={"title": "t"}, headers=user["headers"]).json()
+    job = chat(api, user, "once", conversationId=conv["id"]).json()
+    done = wait_job(api, job["id"], user["headers"])
+    with app.app_context():
+        enqueue_completion(job["id"])
+        enqueue_completion(job["id"])
+    time.sleep(1.0)
+    again = api.get(f"/api/jobs/{job['id']}", headers=user["headers"]).json()
+    assert again["attempts"] == done["attempts"] == 1 and again["finishedAt"] == done["finishedAt"]
+    with app.app_context():
+        from models.db import db
+
+        n = db.session.scalar(select(func.count()).select_from(Message).where(Message.job_id == job["id"]))
+    assert n == 1
+
+
+def test_concurrent_duplicate_deliveries_run_once(api, user, app, live_server):
+    from tasks.completions import enqueue_completion
+
+    job = chat(api, user, "[demo:tokens=60] dup").json()
+    with app.app_context():
+        for _ in range(3):
+            enqueue_completion(job["id"])
+    events = ws_events(live_server, job["id"], user["access_token"])
+    assert_gapless(events)
+    assert sum(e["type"] == "started" for e in events) == 1
+    done = wait_job(api, job["id"], user["headers"])
+    assert done["attempts"] == 1 and done["result"]["content"] == final_attempt_text(events)
+
+
+def test_jobs_are_private(api, user, other_user, live_server):
+    job = chat(api, user, "mine").json()
+    for method, path in [("GET", f"/api/jobs/{job['id']}"), ("POST", f"/api/jobs/{job['id']}/cancel"),
+                         ("GET", f"/api/jobs/{job['id']}/events")]:
+        r = api.request(method, path, headers=other_user["headers"])
+        assert r.status_code == 404, (path, r.status_code)
+        assert r.json()["error"]["code"] == "not_found"
+    with pytest.raises(websocket.WebSocketBadStatusException) as exc:
+        ws_events(live_server, job["id"], other_user["access_token"])
+    assert exc.value.status_code == 404
+    listed = api.get("/api/jobs", headers=other_user["headers"]).json()
+    assert job["id"] not in [j["id"] for j in listed["jobs"]]
+    conv = api.post("/api/conversations", json={"title": "x"}, headers=user["headers"]).json()
+    r = chat(api, other_user, "steal", conversationId=conv["id"])
+    assert r.status_code == 404
+
+
+def test_websocket_auth_and_origin(api, user, live_server):
+    job = chat(api, user, "x").json()
+    url = f"{live_server.replace('http', 'ws')}/ws/jobs/{job['id']}"
+    with pytest.raises(websocket.WebSocketBadStatusException) as exc:
+        websocket.create_connection(url, timeout=5)
+    assert exc.value.status_code == 401
+    with pytest.raises(websocket.WebSocketBadStatusException) as exc:
+        websocket.create_connection(url, timeout=5, header=[f"Authorization: Bearer {user['access_token']}"],
+                                    origin="http://evil.example")
+    assert exc.value.status_code == 403
+    ws = websocket.create_connection(f"{url}?token={user['access_token']}", timeout=30,
+                                     origin="http://allowed.example")
+    events = read_ws_events(ws)
+    ws.close()
+    assert events[-1]["type"] == "completed"
+    api.post("/api/auth/logout", headers=user["headers"])
+    with pytest.raises(websocket.WebSocketBadStatusException) as exc:
+        websocket.create_connection(f"{url}?token={user['access_token']}", timeout=5)
+    assert exc.value.status_code == 401
+
+
+def test_job_list_filters_and_pagination(api):
+    u = register(api)
+    ids = [chat(api, u, f"n{i}").json()["id"] for i in range(3)]
+    for job_id in ids:
+        wait_job(api, job_id, u["headers"])
+    page = api.get("/api/jobs?page_size=2", headers=u["headers"]).json()
+    assert page["total"] == 3 and page["total_pages"] == 2 and [j["id"] for j in page["jobs"]] == ids[::-1][:2]
+    assert api.get("/api/jobs?status=succeeded", headers=u["headers"]).json()["total"] == 3
+    assert api.get("/api/jobs?status=queued", headers=u["headers"]).json()["total"] == 0
+    assert api.get("/api/jobs?status=bogus", headers=u["headers"]).status_code == 422
+
+
+def test_seed_compatible_chat_ai_waits_for_the_answer(api, user):
+    r = api.post("/api/chat/ai?provider=demo", json={"messages": [{"role": "user", "content": "[demo:tokens=12] q"}]},
+                 headers=user["headers"])
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["tokens"] == 12 and len(body["content"].split()) == 12 and body["provider"] == "demo"
+
+
+def test_models_lists_the_demo_provider(api, user):
+    r = api.get("/api/models", headers=user["headers"])
+    assert r.status_code == 200
+    demo = [p for p in r.json()["providers"] if p["provider"] == "demo"]
+    assert demo and demo[0]["models"]
+
+
+def test_many_concurrent_streams(api, user, live_server):
+    jobs = [chat(api, user, f"[demo:tokens=40] c{i}").json()["id"] for i in range(20)]
+    results: dict[str, list] = {}
+
+    def consume(job_id: str) -> None:
+        results[job_id] = ws_events(live_server, job_id, user["access_token"])
+
+    threads = [threading.Thread(target=consume, args=(j,)) for j in jobs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    for job_id in jobs:
+        events = results[job_id]
+        assert_gapless(events)
+        done = wait_job(api, job_id, user["headers"])
+        assert done["result"]["content"] == final_attempt_text(events)
