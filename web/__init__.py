@@ -13,7 +13,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from observability import configure_logging
     from realtime.redis_store import RedisStore
     from tasks.celery_app import celery_init_app
-    from web import auth, conversations, docs, errors, health, request_context, security
+    from web import auth, conversations, docs, errors, health, jobs, request_context, security, streams
 
     settings = settings or get_settings()
     configure_logging(settings.log_level)
@@ -30,6 +30,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     for ext in (errors, request_context, security):
         ext.init_app(app)
     celery_init_app(app)
-    for blueprint in (health.bp, docs.bp, auth.bp, conversations.bp):
+    for blueprint in (health.bp, docs.bp, auth.bp, conversations.bp, jobs.bp):
         app.register_blueprint(blueprint)
+    streams.init_app(app)
     return app
