@@ -14,6 +14,7 @@ from typing import Any
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from flask import Flask, current_app
+from redis.exceptions import RedisError
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -96,6 +97,16 @@ class CompletionRunner:
 
     def run(self, job_id: str) -> None:
         bind_log_context(job_id=job_id)
+        try:
+            self._run(job_id)
+        except RedisError as exc:
+            # Leave the job as it is: its lease lapses and the reconciler runs it again. Return only
+            # once Redis answers, so the broker ack of this delivery goes through (a failed ack
+            # keeps the worker's prefetch slot taken for good).
+            log.warning("redis unavailable during job %s (%s); leaving it to the reconciler", job_id, exc)
+            _wait_for_redis(self.settings.celery_task_time_limit)
+
+    def _run(self, job_id: str) -> None:
         claimed = self.claim(job_id)
         if claimed is None:
             return
@@ -156,11 +167,14 @@ class CompletionRunner:
             self._complete(job, attempt, status, "".join(content), usage)
         except StaleAttempt:
             log.info("attempt %s of job %s was superseded; stopping", attempt, job_id)
+
         except _Cancelled:
             self._complete(job, attempt, "cancelled", "".join(content), usage)
         except ProviderError as exc:
             self._fail(job, attempt, {"code": exc.code, "message": str(exc), "provider": exc.provider,
                                       "status": exc.status})
+        except RedisError:
+            raise
         except SoftTimeLimitExceeded:
             self._fail(job, attempt, {"code": "timeout", "message": "the job ran past its time limit"})
         except Exception:
@@ -171,6 +185,10 @@ class CompletionRunner:
 
     def _watch(self, job_id: str, attempt: int, state: dict, stop: threading.Event, target: Any) -> None:
         """Renew the lease and notice a cancel even while the provider sends nothing."""
+        with self.app.app_context():
+            self._watch_loop(job_id, attempt, state, stop, target)
+
+    def _watch_loop(self, job_id: str, attempt: int, state: dict, stop: threading.Event, target: Any) -> None:
         renew_every = max(0.5, self.settings.job_lease_seconds / 3)
         next_renew = 0.0
         while not stop.wait(0.25):
@@ -242,6 +260,16 @@ class CompletionRunner:
         except StaleAttempt:
             pass
         kv.r.delete(lease_key(job_id))
+
+
+def _wait_for_redis(limit: float) -> None:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        try:
+            kv.r.ping()
+            return
+        except RedisError:
+            time.sleep(0.5)
 
 
 def _current_greenlet() -> Any:
