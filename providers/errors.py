@@ -140,7 +140,7 @@ def _from_api_error_body(exc, provider: str, model: str) -> ProviderError:
 
 
 def _from_transport(exc: Exception, provider: str, model: str) -> ProviderError:
-    import httpx
+    import httpx2 as httpx
 
     if isinstance(exc, httpx.TimeoutException):
         return ProviderTimeoutError(str(exc) or "read timed out", provider=provider, model=model)

@@ -20,6 +20,7 @@ from alembic import command
 from alembic.config import Config
 
 from settings import Settings
+from tests.fakes.llm_server import FakeLLMServer
 from tests.support import ROOT, Proc, free_port, gunicorn_argv, wait_http_ok, worker_argv
 
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -102,9 +103,21 @@ def log_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def stack_env(settings: Settings) -> dict[str, str]:
-    """Extra environment for the server and worker; provider tests add the fake vendor here."""
-    return settings_env(settings, DEMO_TOKENS_PER_SECOND="200", WS_ALLOWED_ORIGINS="http://allowed.example")
+def fake_llm() -> Iterator[FakeLLMServer]:
+    """The outside world (OpenAI, Anthropic) replaced by a local server speaking their protocols."""
+    with FakeLLMServer(tokens_per_second=200) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="session")
+def stack_env(settings: Settings, fake_llm: FakeLLMServer) -> dict[str, str]:
+    """Environment of the server and worker processes: our settings plus the fake vendors."""
+    return settings_env(
+        settings, DEMO_TOKENS_PER_SECOND="200", WS_ALLOWED_ORIGINS="http://allowed.example",
+        OPENAI_API_KEY="sk-fake", OPENAI_BASE_URL=fake_llm.base_url + "/v1",
+        ANTHROPIC_API_KEY="ak-fake", ANTHROPIC_BASE_URL=fake_llm.base_url,
+        DEFAULT_PROVIDER="demo", PROVIDER_BACKOFF_INITIAL="0.05", PROVIDER_BACKOFF_MAX="2",
+    )
 
 
 @pytest.fixture(scope="session")

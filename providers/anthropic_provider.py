@@ -1,0 +1,76 @@
+"""Anthropic through the official SDK, streaming (system prompt via `system=`)."""
+from __future__ import annotations
+
+import threading
+from typing import Iterator
+
+from providers.base import CompletionRequest, StreamChunk, Usage
+from providers.errors import ProviderUnavailableError, map_anthropic_error
+
+
+class AnthropicProvider:
+    name = "anthropic"
+
+    def __init__(self, api_key: str, base_url: str | None, models: list[str], timeout: float) -> None:
+        self._api_key = api_key
+        self._base_url = base_url
+        self._models = models
+        self._timeout = timeout
+        self._client = None
+        self._lock = threading.Lock()
+
+    @property
+    def client(self):
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    import anthropic
+
+                    self._client = anthropic.Anthropic(
+                        api_key=self._api_key, base_url=self._base_url, max_retries=0,  # our policy retries
+                        timeout=anthropic.Timeout(self._timeout, connect=10.0),
+                    )
+        return self._client
+
+    def models(self) -> list[str]:
+        return list(self._models)
+
+    def stream(self, request: CompletionRequest) -> Iterator[StreamChunk]:
+        kwargs = {}
+        if request.system:
+            kwargs["system"] = request.system
+        messages = [{"role": m.role, "content": m.content} for m in request.messages if m.role != "system"]
+        try:
+            stream = self.client.messages.create(
+                # anthropic 2.x dropped `temperature` from `messages.create`; it is not sent.
+                model=request.model, messages=messages, max_tokens=request.max_tokens, stream=True, **kwargs,
+            )
+        except Exception as exc:
+            raise map_anthropic_error(exc, self.name, request.model) from exc
+        input_tokens = output_tokens = 0
+        finish: str | None = None
+        stopped = False
+        try:
+            for event in stream:
+                kind = event.type
+                if kind == "message_start":
+                    input_tokens = event.message.usage.input_tokens or 0
+                    output_tokens = event.message.usage.output_tokens or 0
+                elif kind == "content_block_delta" and getattr(event.delta, "type", "") == "text_delta":
+                    if event.delta.text:
+                        yield StreamChunk(text=event.delta.text)
+                elif kind == "message_delta":
+                    output_tokens = event.usage.output_tokens or output_tokens
+                    finish = event.delta.stop_reason or finish
+                elif kind == "message_stop":
+                    stopped = True
+        except GeneratorExit:
+            raise
+        except Exception as exc:
+            raise map_anthropic_error(exc, self.name, request.model) from exc
+        finally:
+            stream.close()
+        if not stopped:  # the connection ended before the vendor said it was done
+            raise ProviderUnavailableError("stream ended before it finished", provider=self.name, model=request.model)
+        yield StreamChunk(finish_reason=finish or "end_turn",
+                          usage=Usage(input_tokens=input_tokens, output_tokens=output_tokens))
