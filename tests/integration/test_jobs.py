@@ -264,3 +264,39 @@ def test_many_concurrent_streams(api, user, live_server):
         assert_gapless(events)
         done = wait_job(api, job_id, user["headers"])
         assert done["result"]["content"] == final_attempt_text(events)
+
+
+def test_broker_down_gives_503_and_leaves_no_job(settings, user):
+    """A web app whose broker is unreachable (the database and Redis are fine)."""
+    from tests.support import free_port
+    from web import create_app
+
+    broken = create_app(settings.model_copy(update={"celery_broker_url": f"redis://127.0.0.1:{free_port()}/0"}))
+    client = broken.test_client()
+    r = client.post("/api/chat", json={"messages": [{"role": "user", "content": "x"}], "provider": "demo"},
+                    headers=user["headers"])
+    assert r.status_code == 503 and r.json["error"]["code"] == "queue_unavailable"
+    assert r.headers["Retry-After"]
+    with broken.app_context():
+        from models.db import db
+
+        assert db.session.scalar(select(func.count()).select_from(Job).where(Job.user_id == user["user"]["id"])) == 0
+
+
+def test_one_redis_subscription_per_web_process(api, user, live_server, settings):
+    """Many open job sockets share their process's single pub/sub subscription."""
+    import redis as redis_lib
+
+    jobs = [chat(api, user, f"[demo:tokens=400] sub{i}").json()["id"] for i in range(12)]
+    sockets = [open_job_socket(live_server, j, user["access_token"]) for j in jobs]
+    try:
+        for ws in sockets:
+            read_ws_events(ws, limit=2)
+        client = redis_lib.Redis.from_url(settings.redis_url)
+        (_, subscribers), = client.pubsub_numsub(settings.redis_key_prefix + "jobs:notify")
+        assert 1 <= subscribers <= 2  # the server runs two gunicorn processes
+    finally:
+        for ws in sockets:
+            ws.close()
+        for j in jobs:
+            api.post(f"/api/jobs/{j}/cancel", headers=user["headers"])
