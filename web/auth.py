@@ -79,15 +79,17 @@ def refresh():
 @endpoint("Revoke the presented token (and optionally a refresh token)", tags=TAGS, body=LogoutIn | None,
           responses={200: OkOut})
 def logout(body: LogoutIn | None = None):
-    revoke_token(get_jwt())
-    if body is not None and body.refresh_token:
+    refresh_payload = None
+    if body is not None and body.refresh_token:  # validate before revoking anything
         try:
-            payload = decode_token(body.refresh_token)
+            refresh_payload = decode_token(body.refresh_token)
         except Exception:  # any undecodable token: nothing to revoke, say so
             raise ApiError(422, "refresh_token is not a valid token", code="validation_error") from None
-        if payload.get("sub") != current_user.id:
+        if refresh_payload.get("sub") != current_user.id or refresh_payload.get("type") != "refresh":
             raise ApiError(422, "refresh_token is not a valid token", code="validation_error")
-        revoke_token(payload)
+    revoke_token(get_jwt())
+    if refresh_payload is not None:
+        revoke_token(refresh_payload)
     return {"success": True}
 
 
