@@ -8,6 +8,7 @@ envelope on every failure, and WebSocket routes from flask-sock living beside th
 """
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from functools import wraps
@@ -81,16 +82,32 @@ def _parse_body(adapter: TypeAdapter, optional: bool) -> Any:
         raise ApiError(415, "Content-Type must be application/json")
     raw = request.get_data(cache=True)
     try:
-        return adapter.validate_json(raw or b"null")
+        data = json.loads(raw or b"null")
+    except ValueError:
+        raise ApiError(400, "request body is not valid JSON", code="invalid_json") from None
+    if _has_nul(data):  # PostgreSQL text cannot hold NUL; refuse it up front, clearly
+        raise ApiError(422, "strings must not contain NUL (\\u0000) characters", code="validation_error")
+    try:
+        return adapter.validate_python(data)
     except ValidationError as exc:
-        if any(e["type"] == "json_invalid" for e in exc.errors()):
-            raise ApiError(400, "request body is not valid JSON", code="invalid_json") from None
         raise ApiError(422, "request validation failed", code="validation_error",
                        details=validation_details(exc)) from None
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 def _parse_query(model: type[BaseModel]) -> BaseModel:
     data = {k: v for k, v in request.args.items()}
+    if _has_nul(data):
+        raise ApiError(422, "query parameters must not contain NUL characters", code="validation_error")
     try:
         return model.model_validate(data)
     except ValidationError as exc:
