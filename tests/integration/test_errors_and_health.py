@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 
@@ -51,7 +52,19 @@ def test_security_headers(api):
     assert r.headers["X-Content-Type-Options"] == "nosniff"
 
 
-def test_unhandled_error_is_500_envelope_and_logged_with_request_id(settings, capfd):
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        from observability import JsonFormatter
+
+        self.setFormatter(JsonFormatter())
+        self.lines: list[dict] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(json.loads(self.format(record)))
+
+
+def test_unhandled_error_is_500_envelope_and_logged_with_request_id(settings):
     from web import create_app
 
     app = create_app(settings)
@@ -60,12 +73,16 @@ def test_unhandled_error_is_500_envelope_and_logged_with_request_id(settings, ca
     def boom():
         raise RuntimeError("secret internals")
 
-    r = app.test_client().get("/boom", headers={"X-Request-ID": "req-500"})
+    collect = _Collect()
+    logging.getLogger("web.errors").addHandler(collect)
+    try:
+        r = app.test_client().get("/boom", headers={"X-Request-ID": "req-500"})
+    finally:
+        logging.getLogger("web.errors").removeHandler(collect)
     assert r.status_code == 500
     assert r.json == {"error": {"code": "internal_error", "message": "internal server error", "requestId": "req-500"}}
     assert "secret internals" not in r.get_data(as_text=True)
-    lines = [json.loads(line) for line in capfd.readouterr().err.splitlines() if line.startswith("{")]
-    logged = [e for e in lines if e["msg"] == "unhandled error"]
+    logged = [e for e in collect.lines if e["msg"] == "unhandled error"]
     assert logged and logged[0]["request_id"] == "req-500" and "secret internals" in logged[0]["exc"]
 
 
