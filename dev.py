@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -67,7 +68,13 @@ def main(argv: list[str]) -> int:
         cmd = [str(PY), "scripts/run_stack.py"]
     else:
         cmd = [str(PY), "-m", "pytest", *argv[1:]]
-    return subprocess.call(cmd)
+    child = subprocess.Popen(cmd)
+    signal.signal(signal.SIGTERM, lambda *_: child.send_signal(signal.SIGTERM))
+    while True:
+        try:
+            return child.wait()
+        except KeyboardInterrupt:  # the child got the same Ctrl-C: let it shut down cleanly
+            child.send_signal(signal.SIGINT)
 
 
 if __name__ == "__main__":

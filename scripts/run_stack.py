@@ -38,10 +38,11 @@ def redis_binary() -> str:
 def start_private_redis() -> tuple[subprocess.Popen, str, str]:
     port = free_port()
     workdir = tempfile.mkdtemp(prefix="chat-studio-redis-")
+    # Its own session: a Ctrl-C in the terminal must not stop Redis before the processes using it.
     proc = subprocess.Popen(
         [redis_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
          "--dir", workdir],
-        stdout=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, start_new_session=True,
     )
     deadline = time.time() + 10
     while time.time() < deadline:
@@ -94,6 +95,7 @@ def main() -> int:
             shutil.rmtree(workdir, ignore_errors=True)
 
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)  # also when started in the background, where SIGINT is ignored
     entries = procfile()
     try:
         subprocess.run(["sh", "-c", entries["release"]], cwd=ROOT, env=env, check=True)
