@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Iterator
+from typing import Callable, Iterator
 
 from realtime.job_events import JobEvent, JobEventLog
 
@@ -84,11 +84,13 @@ def notifier_for(app) -> JobNotifier:
 
 
 def follow(event_log: JobEventLog, notifier: JobNotifier, job_id: str, after: int,
-           idle_timeout: float | None = None) -> Iterator[JobEvent | None]:
+           idle_timeout: float | None = None,
+           finished: Callable[[int], JobEvent | None] | None = None) -> Iterator[JobEvent | None]:
     """Yield every event after `after`, live, until a terminal one.
 
     Yields None when nothing arrived for `idle_timeout` seconds, so callers can send keep-alives
-    or notice the client went away.
+    or notice the client went away. When idle, `finished(next_seq)` may supply the terminal event
+    from the job row: the log can miss it if Redis was unreachable at the very end of the job.
     """
     wake = notifier.register(job_id)
     try:
@@ -107,6 +109,10 @@ def follow(event_log: JobEventLog, notifier: JobNotifier, job_id: str, after: in
             wake.wait(POLL_FALLBACK)
             if idle_timeout is not None and time.monotonic() - idle_since >= idle_timeout:
                 idle_since = time.monotonic()
+                final = finished(after + 1) if finished is not None else None
+                if final is not None and not event_log.read_after(job_id, after):
+                    yield final
+                    return
                 yield None
     finally:
         notifier.unregister(job_id, wake)

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from models import Job, User
 from models.db import db
-from realtime.job_events import event_log_for
+from realtime.job_events import JobEvent, event_log_for
 from realtime.redis_store import kv
 from realtime.relay import follow, notifier_for
 from web.errors import ApiError, not_found
@@ -62,6 +62,23 @@ def _owned_job(user: User, job_id: str) -> Job:
     return job
 
 
+def terminal_from_row(app: Flask, job_id: str):
+    """A terminal event built from the job row, for a log that never received one."""
+
+    def finished(next_seq: int) -> JobEvent | None:
+        with app.app_context():
+            job = db.session.get(Job, job_id)
+            db.session.remove()
+        if job is None or not job.is_terminal:
+            return None
+        if job.status == "failed":
+            return JobEvent(next_seq, "failed", job.attempts, {"error": job.error})
+        return JobEvent(next_seq, "completed" if job.status == "succeeded" else "cancelled", job.attempts,
+                        {"result": job.result})
+
+    return finished
+
+
 def _after(value: str | None) -> int:
     try:
         after = int(value) if value not in (None, "") else 0
@@ -85,7 +102,8 @@ def _guard_websockets() -> None:
 @sock.route("/ws/jobs/<job_id>", bp=bp)
 def job_socket(ws, job_id: str) -> None:
     app = current_app._get_current_object()
-    for event in follow(event_log_for(app), notifier_for(app), job_id, g.stream_after, idle_timeout=5.0):
+    for event in follow(event_log_for(app), notifier_for(app), job_id, g.stream_after, idle_timeout=5.0,
+                        finished=terminal_from_row(app, job_id)):
         if event is None:
             if not ws.connected:
                 return
@@ -108,7 +126,8 @@ def job_events(job_id: str, query: EventsQuery):
 
     def generate():
         yield "retry: 2000\n\n"
-        for event in follow(event_log_for(app), notifier_for(app), job_id, after, idle_timeout=keepalive):
+        for event in follow(event_log_for(app), notifier_for(app), job_id, after, idle_timeout=keepalive,
+                            finished=terminal_from_row(app, job_id)):
             if event is None:
                 yield ": keep-alive\n\n"
                 continue

@@ -16,6 +16,7 @@ import argparse
 import json
 import re
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -280,7 +281,14 @@ class FakeLLMServer:
 
 
 def main() -> None:
+    if "--gevent" in sys.argv:
+        # Greenlets instead of OS threads: with hundreds of streams, threads queueing for the GIL
+        # would delay tokens after they are stamped and make the server, not the system, the bottleneck.
+        from gevent import monkey
+
+        monkey.patch_all()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--gevent", action="store_true", help="serve with gevent (for benchmarks)")
     ap.add_argument("--port", type=int, default=8089)
     ap.add_argument("--tokens-per-second", type=float, default=20.0)
     args = ap.parse_args()

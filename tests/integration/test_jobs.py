@@ -300,3 +300,18 @@ def test_one_redis_subscription_per_web_process(api, user, live_server, settings
             ws.close()
         for j in jobs:
             api.post(f"/api/jobs/{j}/cancel", headers=user["headers"])
+
+
+def test_stream_ends_from_the_job_row_when_the_log_lost_its_terminal_event(api, user, live_server, app, settings):
+    """If Redis was unreachable when a job finished, followers still end, with the stored result."""
+    import redis as redis_lib
+
+    job = chat(api, user, "[demo:tokens=3] lost").json()
+    done = wait_job(api, job["id"], user["headers"])
+    client = redis_lib.Redis.from_url(settings.redis_url, decode_responses=True)
+    key = settings.redis_key_prefix + f"job:{job['id']}:events"
+    terminal_id = client.xrevrange(key, count=1)[0][0]
+    client.xdel(key, terminal_id)  # as if the final XADD never happened
+    events = ws_events(live_server, job["id"], user["access_token"])
+    assert events[-1]["type"] == "completed" and events[-1]["result"] == done["result"]
+    assert_gapless(events)
