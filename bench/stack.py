@@ -16,7 +16,14 @@ from alembic.config import Config
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.support import Proc, free_port, gunicorn_argv, wait_for, wait_http_ok, worker_argv  # noqa: E402
+from tests.support import (  # noqa: E402
+    Proc,
+    free_port,
+    gunicorn_argv,
+    wait_for,
+    wait_http_ok,
+    worker_argv,
+)
 
 PG_ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")

@@ -1,36 +1,27 @@
 """Anthropic through the official SDK, streaming (system prompt via `system=`)."""
 from __future__ import annotations
 
-import threading
 from typing import Iterator
 
+import anthropic
+
 from providers.base import CompletionRequest, StreamChunk, Usage
-from providers.errors import ProviderUnavailableError, map_anthropic_error
+from providers.errors import ProviderUnavailableError, map_sdk_error
+from providers.sdk import LazyClient
 
 
 class AnthropicProvider:
     name = "anthropic"
 
     def __init__(self, api_key: str, base_url: str | None, models: list[str], timeout: float) -> None:
-        self._api_key = api_key
-        self._base_url = base_url
         self._models = models
-        self._timeout = timeout
-        self._client = None
-        self._lock = threading.Lock()
+        self._client = LazyClient(lambda: anthropic.Anthropic(
+            api_key=api_key, base_url=base_url, max_retries=0,  # our policy retries
+            timeout=anthropic.Timeout(timeout, connect=10.0)))
 
     @property
-    def client(self):
-        if self._client is None:
-            with self._lock:
-                if self._client is None:
-                    import anthropic
-
-                    self._client = anthropic.Anthropic(
-                        api_key=self._api_key, base_url=self._base_url, max_retries=0,  # our policy retries
-                        timeout=anthropic.Timeout(self._timeout, connect=10.0),
-                    )
-        return self._client
+    def client(self) -> "anthropic.Anthropic":
+        return self._client.get()
 
     def models(self) -> list[str]:
         return list(self._models)
@@ -46,7 +37,7 @@ class AnthropicProvider:
                 model=request.model, messages=messages, max_tokens=request.max_tokens, stream=True, **kwargs,
             )
         except Exception as exc:
-            raise map_anthropic_error(exc, self.name, request.model) from exc
+            raise map_sdk_error(anthropic, exc, self.name, request.model) from exc
         input_tokens = output_tokens = 0
         finish: str | None = None
         stopped = False
@@ -67,7 +58,7 @@ class AnthropicProvider:
         except GeneratorExit:
             raise
         except Exception as exc:
-            raise map_anthropic_error(exc, self.name, request.model) from exc
+            raise map_sdk_error(anthropic, exc, self.name, request.model) from exc
         finally:
             stream.close()
         if not stopped:  # the connection ended before the vendor said it was done

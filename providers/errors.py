@@ -83,34 +83,17 @@ def from_status(status: int | None, message: str, provider: str, model: str, hea
     return ProviderUnavailableError(message, retry_after=parse_retry_after(headers), **kw)
 
 
-def map_openai_error(exc: Exception, provider: str, model: str) -> ProviderError:
-    import openai
-
+def map_sdk_error(sdk, exc: Exception, provider: str, model: str) -> ProviderError:
+    """Map an exception of the `openai` or `anthropic` SDK (same class names in both) to our hierarchy."""
     if isinstance(exc, ProviderError):
         return exc
-    if isinstance(exc, openai.APITimeoutError):
+    if isinstance(exc, sdk.APITimeoutError):
         return ProviderTimeoutError(str(exc) or "request timed out", provider=provider, model=model)
-    if isinstance(exc, openai.APIConnectionError):
+    if isinstance(exc, sdk.APIConnectionError):
         return ProviderUnavailableError(str(exc) or "connection error", provider=provider, model=model)
-    if isinstance(exc, openai.APIStatusError):
+    if isinstance(exc, sdk.APIStatusError):
         return from_status(exc.status_code, _message(exc), provider, model, exc.response.headers)
-    if isinstance(exc, openai.APIError):  # e.g. an error event inside a stream
-        return _from_api_error_body(exc, provider, model)
-    return _from_transport(exc, provider, model)
-
-
-def map_anthropic_error(exc: Exception, provider: str, model: str) -> ProviderError:
-    import anthropic
-
-    if isinstance(exc, ProviderError):
-        return exc
-    if isinstance(exc, anthropic.APITimeoutError):
-        return ProviderTimeoutError(str(exc) or "request timed out", provider=provider, model=model)
-    if isinstance(exc, anthropic.APIConnectionError):
-        return ProviderUnavailableError(str(exc) or "connection error", provider=provider, model=model)
-    if isinstance(exc, anthropic.APIStatusError):
-        return from_status(exc.status_code, _message(exc), provider, model, exc.response.headers)
-    if isinstance(exc, anthropic.APIError):
+    if isinstance(exc, sdk.APIError):  # e.g. an error event inside a stream
         return _from_api_error_body(exc, provider, model)
     return _from_transport(exc, provider, model)
 

@@ -2,36 +2,26 @@
 (vLLM, Ollama, llama.cpp, LM Studio) by base URL."""
 from __future__ import annotations
 
-import threading
 from typing import Iterator
 
+import openai
+
 from providers.base import CompletionRequest, StreamChunk, Usage
-from providers.errors import ProviderUnavailableError, map_openai_error
+from providers.errors import ProviderUnavailableError, map_sdk_error
+from providers.sdk import LazyClient
 
 
 class OpenAIProvider:
     def __init__(self, name: str, api_key: str, base_url: str | None, models: list[str], timeout: float) -> None:
         self.name = name
-        self._api_key = api_key
-        self._base_url = base_url
         self._models = models
-        self._timeout = timeout
-        self._client = None
-        self._lock = threading.Lock()
+        self._client = LazyClient(lambda: openai.OpenAI(
+            api_key=api_key, base_url=base_url, max_retries=0,  # our policy retries
+            timeout=openai.Timeout(timeout, connect=10.0)))
 
     @property
-    def client(self):
-        """Built on first use: no connection, no environment lookup at start-up."""
-        if self._client is None:
-            with self._lock:
-                if self._client is None:
-                    import openai
-
-                    self._client = openai.OpenAI(
-                        api_key=self._api_key, base_url=self._base_url, max_retries=0,  # our policy retries
-                        timeout=openai.Timeout(self._timeout, connect=10.0),
-                    )
-        return self._client
+    def client(self) -> "openai.OpenAI":
+        return self._client.get()
 
     def models(self) -> list[str]:
         if not self._models:
@@ -39,7 +29,7 @@ class OpenAIProvider:
             try:
                 self._models = [m.id for m in self.client.models.list()]
             except Exception as exc:
-                raise map_openai_error(exc, self.name, "") from exc
+                raise map_sdk_error(openai, exc, self.name, "") from exc
             if not self._models:
                 raise ProviderUnavailableError("the server lists no models", provider=self.name)
         return list(self._models)
@@ -54,7 +44,7 @@ class OpenAIProvider:
                 max_tokens=request.max_tokens, stream=True, stream_options={"include_usage": True},
             )
         except Exception as exc:
-            raise map_openai_error(exc, self.name, request.model) from exc
+            raise map_sdk_error(openai, exc, self.name, request.model) from exc
         finish: str | None = None
         usage: Usage | None = None
         try:
@@ -71,7 +61,7 @@ class OpenAIProvider:
         except GeneratorExit:
             raise
         except Exception as exc:
-            raise map_openai_error(exc, self.name, request.model) from exc
+            raise map_sdk_error(openai, exc, self.name, request.model) from exc
         finally:
             stream.close()
         if finish is None:  # the connection ended before the vendor said it was done

@@ -10,7 +10,13 @@ from __future__ import annotations
 import time
 from typing import Callable, Iterator
 
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_random_exponential,
+)
 
 from providers.base import CompletionRequest, Provider, ProviderError, StreamChunk
 from settings import Settings

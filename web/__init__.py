@@ -13,7 +13,17 @@ def create_app(settings: Settings | None = None) -> Flask:
     from observability import configure_logging
     from realtime.redis_store import RedisStore
     from tasks.celery_app import celery_init_app
-    from web import auth, conversations, docs, errors, health, jobs, request_context, security, streams
+    from web import (
+        auth,
+        conversations,
+        docs,
+        errors,
+        health,
+        jobs,
+        request_context,
+        security,
+        streams,
+    )
 
     settings = settings or get_settings()
     configure_logging(settings.log_level)

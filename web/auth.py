@@ -3,7 +3,12 @@ from __future__ import annotations
 
 from flask import Blueprint
 from flask_jwt_extended import (
-    create_access_token, create_refresh_token, current_user, decode_token, get_jwt, jwt_required,
+    create_access_token,
+    create_refresh_token,
+    current_user,
+    decode_token,
+    get_jwt,
+    jwt_required,
 )
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -12,7 +17,15 @@ from models import User
 from models.db import db
 from web.errors import ApiError
 from web.openapi import endpoint
-from web.schemas import AuthOut, LoginIn, LogoutIn, OkOut, RefreshOut, RegisterIn, UserOut
+from web.schemas import (
+    AuthOut,
+    LoginIn,
+    LogoutIn,
+    OkOut,
+    RefreshOut,
+    RegisterIn,
+    UserOut,
+)
 from web.security import hash_password, password_problems, revoke_token, verify_password
 
 bp = Blueprint("auth", __name__, url_prefix="/api/auth")

@@ -5,8 +5,6 @@ one that does not exist (404).
 """
 from __future__ import annotations
 
-import math
-
 from flask import Blueprint, current_app
 from flask_jwt_extended import current_user, jwt_required
 from sqlalchemy import func, select
@@ -17,9 +15,16 @@ from models import Conversation, Message, new_id, now_ms
 from models.db import db
 from web.errors import ApiError, not_found
 from web.openapi import endpoint
+from web.pagination import paginate
 from web.schemas import (
-    ConversationCreate, ConversationDetailOut, ConversationPage, ConversationPatch, ListQuery, MessageIn,
-    MessageOut, MessagesOut,
+    ConversationCreate,
+    ConversationDetailOut,
+    ConversationPage,
+    ConversationPatch,
+    ListQuery,
+    MessageIn,
+    MessageOut,
+    MessagesOut,
 )
 
 bp = Blueprint("conversations", __name__, url_prefix="/api/conversations")
@@ -75,19 +80,11 @@ def _commit_or_conflict(what: str) -> None:
 @endpoint("List the caller's conversations (paginated, sorted)", tags=TAGS, query=ListQuery,
           responses={200: ConversationPage})
 def list_conversations(query: ListQuery):
-    s = db.session
-    base = select(Conversation).where(Conversation.user_id == current_user.id)
-    total = s.scalar(select(func.count()).select_from(base.subquery())) or 0
     column = _SORT_COLUMNS[query.sort_by]
-    order = (column.asc(), Conversation.id.asc()) if query.sort_order == "asc" else (column.desc(), Conversation.id.desc())
-    rows = s.execute(base.order_by(*order).offset((query.page - 1) * query.page_size).limit(query.page_size))
-    return {
-        "page": query.page,
-        "page_size": query.page_size,
-        "total": total,
-        "total_pages": math.ceil(total / query.page_size) if total else 0,
-        "conversations": [c.to_wire() for c in rows.scalars()],
-    }
+    ascending = query.sort_order == "asc"
+    order = (column.asc(), Conversation.id.asc()) if ascending else (column.desc(), Conversation.id.desc())
+    stmt = select(Conversation).where(Conversation.user_id == current_user.id)
+    return paginate(stmt, order, query.page, query.page_size, "conversations", Conversation.to_wire)
 
 
 @bp.post("")

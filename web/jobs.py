@@ -8,12 +8,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import time
 
 from flask import Blueprint, current_app, request
 from flask_jwt_extended import current_user, jwt_required
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from models import Job, Message, now_ms
@@ -25,8 +24,18 @@ from tasks.completions import enqueue_completion, provider_registry
 from web.conversations import append_message, owned_conversation
 from web.errors import ApiError, not_found
 from web.openapi import endpoint
+from web.pagination import paginate
 from web.schemas import MessageIn
-from web.schemas_jobs import ChatAiOut, ChatAiQuery, ChatRequest, JobListQuery, JobOut, JobPage, ModelsOut
+from web.schemas_jobs import (
+    ChatAiOut,
+    ChatAiQuery,
+    ChatRequest,
+    JobListQuery,
+    JobOut,
+    JobPage,
+    ModelsOut,
+)
+from web.streams import terminal_from_row
 
 bp = Blueprint("jobs", __name__)
 log = logging.getLogger(__name__)
@@ -153,7 +162,8 @@ def chat_and_wait(body: ChatRequest, query: ChatAiQuery):
     job, _created = submit_chat(body, provider_override=query.provider)
     app = current_app._get_current_object()
     deadline = time.monotonic() + app.extensions["settings"].chat_wait_timeout
-    for event in follow(event_log_for(app), notifier_for(app), job.id, 0, idle_timeout=1.0):
+    for event in follow(event_log_for(app), notifier_for(app), job.id, 0, idle_timeout=1.0,
+                        finished=terminal_from_row(app, job.id)):
         if event is not None and event.terminal:
             break
         if time.monotonic() > deadline:
@@ -189,12 +199,7 @@ def list_jobs(query: JobListQuery):
         stmt = stmt.where(Job.kind == query.kind)
     if query.conversation_id:
         stmt = stmt.where(Job.payload["conversation_id"].as_string() == query.conversation_id)
-    total = db.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    rows = db.session.execute(stmt.order_by(Job.created_at.desc(), Job.id.desc())
-                              .offset((query.page - 1) * query.page_size).limit(query.page_size)).scalars()
-    return {"page": query.page, "page_size": query.page_size, "total": total,
-            "total_pages": math.ceil(total / query.page_size) if total else 0,
-            "jobs": [job_to_wire(j) for j in rows]}
+    return paginate(stmt, (Job.created_at.desc(), Job.id.desc()), query.page, query.page_size, "jobs", job_to_wire)
 
 
 @bp.post("/api/jobs/<job_id>/cancel")

@@ -85,13 +85,7 @@ def _parse_body(adapter: TypeAdapter, optional: bool) -> Any:
         data = json.loads(raw or b"null")
     except ValueError:
         raise ApiError(400, "request body is not valid JSON", code="invalid_json") from None
-    if _has_nul(data):  # PostgreSQL text cannot hold NUL; refuse it up front, clearly
-        raise ApiError(422, "strings must not contain NUL (\\u0000) characters", code="validation_error")
-    try:
-        return adapter.validate_python(data)
-    except ValidationError as exc:
-        raise ApiError(422, "request validation failed", code="validation_error",
-                       details=validation_details(exc)) from None
+    return _validate(adapter.validate_python, data, "request body")
 
 
 def _has_nul(value: Any) -> bool:
@@ -105,14 +99,16 @@ def _has_nul(value: Any) -> bool:
 
 
 def _parse_query(model: type[BaseModel]) -> BaseModel:
-    data = {k: v for k, v in request.args.items()}
-    if _has_nul(data):
-        raise ApiError(422, "query parameters must not contain NUL characters", code="validation_error")
+    return _validate(model.model_validate, dict(request.args.items()), "query parameters")
+
+
+def _validate(validate: Callable[[Any], Any], data: Any, what: str) -> Any:
+    if _has_nul(data):  # PostgreSQL text cannot hold NUL; refuse it up front, clearly
+        raise ApiError(422, f"{what} must not contain NUL (\\u0000) characters", code="validation_error")
     try:
-        return model.model_validate(data)
+        return validate(data)
     except ValidationError as exc:
-        raise ApiError(422, "invalid query parameters", code="validation_error",
-                       details=validation_details(exc)) from None
+        raise ApiError(422, f"invalid {what}", code="validation_error", details=validation_details(exc)) from None
 
 
 # ---------------------------------------------------------------- document

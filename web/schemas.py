@@ -118,11 +118,14 @@ class ConversationDetailOut(ConversationOut):
     messages: list[MessageOut]
 
 
-class ConversationPage(BaseModel):
+class PageMeta(BaseModel):
     page: int
     page_size: int
     total: int
     total_pages: int
+
+
+class ConversationPage(PageMeta):
     conversations: list[ConversationOut]
 
 

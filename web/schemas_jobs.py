@@ -5,7 +5,7 @@ from typing import Annotated, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from web.schemas import ModelName, ResourceId, Role, WireModel
+from web.schemas import ModelName, PageMeta, ResourceId, Role, WireModel
 
 ProviderName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
 
@@ -75,11 +75,7 @@ class JobOut(BaseModel):
     links: JobLinks
 
 
-class JobPage(BaseModel):
-    page: int
-    page_size: int
-    total: int
-    total_pages: int
+class JobPage(PageMeta):
     jobs: list[JobOut]
 
 

@@ -8,7 +8,15 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, Flask, Response, current_app, g, request, stream_with_context
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    current_app,
+    g,
+    request,
+    stream_with_context,
+)
 from flask_jwt_extended import decode_token
 from flask_sock import Sock
 from sqlalchemy import select

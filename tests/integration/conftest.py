@@ -21,7 +21,14 @@ from alembic.config import Config
 
 from settings import Settings
 from tests.fakes.llm_server import FakeLLMServer
-from tests.support import ROOT, Proc, free_port, gunicorn_argv, wait_http_ok, worker_argv
+from tests.support import (
+    ROOT,
+    Proc,
+    free_port,
+    gunicorn_argv,
+    wait_http_ok,
+    worker_argv,
+)
 
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")

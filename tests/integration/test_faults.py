@@ -20,9 +20,22 @@ from sqlalchemy import func, select
 
 from models import Message
 from settings import Settings
-from tests.clients import assert_gapless, final_attempt_text, open_job_socket, read_ws_events, wait_job
+from tests.clients import (
+    assert_gapless,
+    final_attempt_text,
+    open_job_socket,
+    read_ws_events,
+    wait_job,
+)
 from tests.integration.conftest import register, settings_env
-from tests.support import Proc, free_port, gunicorn_argv, wait_for, wait_http_ok, worker_argv
+from tests.support import (
+    Proc,
+    free_port,
+    gunicorn_argv,
+    wait_for,
+    wait_http_ok,
+    worker_argv,
+)
 
 pytestmark = pytest.mark.slow
 

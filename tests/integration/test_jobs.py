@@ -11,7 +11,13 @@ from sqlalchemy import func, select
 
 from models import Job, Message
 from tests.clients import (
-    assert_gapless, final_attempt_text, open_job_socket, read_ws_events, sse_events, wait_job, ws_events,
+    assert_gapless,
+    final_attempt_text,
+    open_job_socket,
+    read_ws_events,
+    sse_events,
+    wait_job,
+    ws_events,
 )
 from tests.integration.conftest import register
 

@@ -7,7 +7,11 @@ from providers.anthropic_provider import AnthropicProvider
 from providers.base import ChatMessage, CompletionRequest
 from providers.demo import DemoProvider
 from providers.errors import (
-    AuthenticationError, BadRequestError, ContextWindowExceededError, ProviderTimeoutError, ProviderUnavailableError,
+    AuthenticationError,
+    BadRequestError,
+    ContextWindowExceededError,
+    ProviderTimeoutError,
+    ProviderUnavailableError,
     RateLimitError,
 )
 from providers.openai_provider import OpenAIProvider
