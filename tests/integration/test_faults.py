@@ -19,6 +19,7 @@ import redis
 from sqlalchemy import func, select
 
 from models import Message
+from scripts.run_stack import redis_binary
 from settings import Settings
 from tests.clients import (
     assert_gapless,
@@ -123,7 +124,7 @@ def test_worker_killed_mid_stream_job_ends_succeeded_exactly_once(stack: Stack, 
 def private_redis() -> Iterator[tuple[str, callable]]:
     port = free_port()
     workdir = tempfile.mkdtemp(prefix="fault-redis-")
-    argv = [shutil.which("redis-server") or "redis-server", "--port", str(port), "--bind", "127.0.0.1",
+    argv = [redis_binary(), "--port", str(port), "--bind", "127.0.0.1",
             "--save", "", "--appendonly", "no", "--dir", workdir]
     state = {"proc": None}
 
