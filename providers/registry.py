@@ -34,12 +34,15 @@ class ProviderRegistry:
     @classmethod
     def from_settings(cls, settings: Settings) -> "ProviderRegistry":
         providers: dict[str, Provider] = {"demo": DemoProvider(settings.demo_tokens_per_second)}
-        if settings.openai_api_key:
+        if settings.openai_api_key or settings.openai_base_url:
             from providers.openai_provider import OpenAIProvider
 
+            # OPENAI_BASE_URL alone points the SDK at any compatible server: no key needed, and unless
+            # OPENAI_MODELS says otherwise the models are the ones that server lists.
+            custom_server = settings.openai_base_url and "openai_models" not in settings.model_fields_set
             providers["openai"] = OpenAIProvider(
-                "openai", settings.openai_api_key, settings.openai_base_url or None,
-                _split(settings.openai_models), settings.provider_timeout)
+                "openai", settings.openai_api_key or "not-needed", settings.openai_base_url or None,
+                [] if custom_server else _split(settings.openai_models), settings.provider_timeout)
         if settings.anthropic_api_key:
             from providers.anthropic_provider import AnthropicProvider
 

@@ -167,7 +167,6 @@ class CompletionRunner:
             self._complete(job, attempt, status, "".join(content), usage)
         except StaleAttempt:
             log.info("attempt %s of job %s was superseded; stopping", attempt, job_id)
-
         except _Cancelled:
             self._complete(job, attempt, "cancelled", "".join(content), usage)
         except ProviderError as exc:

@@ -190,3 +190,13 @@ def test_registry_resolves_and_refuses():
 def test_compatible_server_models_come_from_its_model_list(fake):
     p = OpenAIProvider("openai_compatible", "x", fake.base_url + "/v1", [], 5)
     assert p.models() == ["gpt-4o-mini", "gpt-4o", "claude-sonnet-4-5"]
+
+
+def test_openai_base_url_alone_enables_openai_with_the_servers_models(fake):
+    reg = ProviderRegistry.from_settings(Settings(openai_api_key="", openai_base_url=fake.base_url + "/v1"))
+    provider, model = reg.resolve("openai", "gpt-4o")
+    assert model == "gpt-4o" and reg.default == "openai"
+    text, _ = collect(provider.stream(req("[fake:tokens=2] x", model)))
+    assert text == "w0 w1 "
+    pinned = ProviderRegistry.from_settings(Settings(openai_base_url=fake.base_url + "/v1", openai_models="only-this"))
+    assert pinned.resolve("openai", None)[1] == "only-this"
