@@ -8,16 +8,14 @@ import tempfile
 import uuid
 from pathlib import Path
 
-import psycopg2
-import redis
-from alembic import command
-from alembic.config import Config
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.support import (  # noqa: E402
     Proc,
+    create_migrated_database,
+    delete_redis_prefix,
+    drop_database,
     free_port,
     gunicorn_argv,
     wait_for,
@@ -29,34 +27,22 @@ PG_ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
-def _admin(sql: str) -> None:
-    conn = psycopg2.connect(PG_ADMIN_URL)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(sql)
-    conn.close()
-
-
 class BenchStack:
     def __init__(self, **env: str) -> None:
         run = uuid.uuid4().hex[:8]
         self.db_name = f"chat_bench_{run}"
         self.prefix = f"bench-{run}:"
         self.log_dir = Path(tempfile.mkdtemp(prefix="chat-bench-logs-"))
-        base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg2://", 1)
-        self.database_url = f"{base}/{self.db_name}"
+        self.database_url = ""
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "ANTHROPIC_"))}
-        self.env.update(DATABASE_URL=self.database_url, REDIS_URL=REDIS_URL, REDIS_KEY_PREFIX=self.prefix,
+        self.env.update(REDIS_URL=REDIS_URL, REDIS_KEY_PREFIX=self.prefix,
                         ENVIRONMENT="test", JWT_SECRET_KEY="bench-" + "k" * 40, LOG_LEVEL="WARNING", **env)
         self.procs: list[Proc] = []
         self.url = ""
 
     def __enter__(self) -> "BenchStack":
-        _admin(f'CREATE DATABASE "{self.db_name}"')
-        cfg = Config(str(ROOT / "alembic.ini"))
-        cfg.attributes["database_url"] = self.database_url
-        cfg.attributes["configure_logger"] = False
-        command.upgrade(cfg, "head")
+        self.database_url = create_migrated_database(PG_ADMIN_URL, self.db_name)
+        self.env["DATABASE_URL"] = self.database_url
         return self
 
     def start_web(self, workers: int = 2) -> str:
@@ -76,8 +62,5 @@ class BenchStack:
     def __exit__(self, *exc: object) -> None:
         for proc in reversed(self.procs):
             proc.stop()
-        _admin(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)')
-        client = redis.Redis.from_url(REDIS_URL)
-        keys = list(client.scan_iter(match=self.prefix + "*", count=1000))
-        for i in range(0, len(keys), 500):
-            client.delete(*keys[i:i + 500])
+        drop_database(PG_ADMIN_URL, self.db_name)
+        delete_redis_prefix(REDIS_URL, self.prefix)

@@ -108,3 +108,51 @@ def worker_argv(concurrency: int = 50, hostname: str = "test") -> list[str]:
     return [str(BIN / "celery"), "-A", "tasks.worker", "worker", "-P", "gevent", "-c", str(concurrency),
             "-Q", "completions,default", "--without-mingle", "--without-gossip", "-l", "INFO",
             "-n", f"{hostname}@%h"]
+
+
+def admin_exec(admin_url: str, sql: str) -> None:
+    """Run one statement outside a transaction (CREATE/DROP DATABASE) as the admin user."""
+    import psycopg2
+
+    conn = psycopg2.connect(admin_url)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql)
+    finally:
+        conn.close()
+
+
+def create_migrated_database(admin_url: str, name: str) -> str:
+    """A new PostgreSQL database built by `alembic upgrade head`; returns its SQLAlchemy URL."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy.engine import make_url
+
+    admin_exec(admin_url, f'CREATE DATABASE "{name}"')
+    url = make_url(admin_url).set(drivername="postgresql+psycopg2", database=name)
+    rendered = url.render_as_string(hide_password=False)
+    cfg = Config(str(ROOT / "alembic.ini"))
+    cfg.attributes["database_url"] = rendered
+    cfg.attributes["configure_logger"] = False
+    command.upgrade(cfg, "head")
+    return rendered
+
+
+def drop_database(admin_url: str, name: str) -> None:
+    admin_exec(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def delete_redis_prefix(redis_url: str, prefix: str) -> None:
+    """Remove every key under a namespace (SCAN, batched: test and benchmark clean-up only)."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+        keys = list(client.scan_iter(match=prefix + "*", count=1000))
+        for i in range(0, len(keys), 500):
+            client.delete(*keys[i:i + 500])
+    except redis.RedisError:
+        pass
+    finally:
+        client.close()

@@ -19,15 +19,14 @@ import httpx
 import psycopg2
 import pytest
 import redis
-from alembic import command
-from alembic.config import Config
-from sqlalchemy.engine import make_url
 
 from settings import Settings
 from tests.fakes.llm_server import FakeLLMServer
 from tests.support import (
-    ROOT,
     Proc,
+    create_migrated_database,
+    delete_redis_prefix,
+    drop_database,
     free_port,
     gunicorn_argv,
     wait_http_ok,
@@ -84,16 +83,6 @@ def redis_url() -> Iterator[str]:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _admin_exec(admin_url: str, sql: str) -> None:
-    conn = psycopg2.connect(admin_url)
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql)
-    finally:
-        conn.close()
-
-
 @pytest.fixture(scope="session")
 def run_id() -> str:
     return uuid.uuid4().hex[:10]
@@ -102,27 +91,16 @@ def run_id() -> str:
 @pytest.fixture(scope="session")
 def database_url(run_id: str, pg_admin_url: str) -> Iterator[str]:
     name = f"chat_test_{run_id}"
-    _admin_exec(pg_admin_url, f'CREATE DATABASE "{name}"')
-    url = make_url(pg_admin_url).set(drivername="postgresql+psycopg2", database=name)
-    url = url.render_as_string(hide_password=False)
-    cfg = Config(str(ROOT / "alembic.ini"))
-    cfg.attributes["database_url"] = url
-    cfg.attributes["configure_logger"] = False
-    command.upgrade(cfg, "head")
+    url = create_migrated_database(pg_admin_url, name)
     yield url
-    _admin_exec(pg_admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    drop_database(pg_admin_url, name)
 
 
 @pytest.fixture(scope="session")
 def redis_prefix(run_id: str, redis_url: str) -> Iterator[str]:
     prefix = f"chtest-{run_id}:"
     yield prefix
-    client = redis.Redis.from_url(redis_url)
-    keys = list(client.scan_iter(match=prefix + "*", count=1000))
-    # kombu also creates its binding keys with the prefix; anything left is ours.
-    for i in range(0, len(keys), 500):
-        client.delete(*keys[i:i + 500])
-    client.close()
+    delete_redis_prefix(redis_url, prefix)
 
 
 @pytest.fixture(scope="session")

@@ -31,6 +31,7 @@ from tests.clients import (
 from tests.integration.conftest import register, settings_env
 from tests.support import (
     Proc,
+    delete_redis_prefix,
     free_port,
     gunicorn_argv,
     wait_for,
@@ -68,14 +69,7 @@ class Stack:
     def stop(self) -> None:
         for proc in reversed(self.procs):
             proc.stop()
-        client = redis.Redis.from_url(self.redis_url)
-        try:
-            keys = list(client.scan_iter(match=self.prefix + "*", count=1000))
-            if keys:
-                client.delete(*keys)
-        except redis.RedisError:
-            pass
-        client.close()
+        delete_redis_prefix(self.redis_url, self.prefix)
 
 
 @pytest.fixture()
