@@ -13,6 +13,7 @@ from celery.signals import worker_ready, worker_shutting_down
 from flask import Flask
 from sqlalchemy import or_, select, update
 
+from celeryconfig import COMPLETIONS_QUEUE
 from models import Job, now_ms
 from models.db import db
 from realtime.redis_store import kv
@@ -42,8 +43,12 @@ def reconcile_once(app: Flask) -> list[str]:
                     ),
                 ).limit(500)
             ).all()
+            # A queued job is only re-enqueued when the queue is empty: while messages wait, it is
+            # most likely still in line, and re-enqueueing a long backlog would only flood the queue.
+            backlog = kv.r.llen(settings.redis_key_prefix + "celery:" + COMPLETIONS_QUEUE)
             stuck = [job_id for job_id, status in candidates
-                     if status == "queued" or not kv.r.exists(lease_key(job_id))]
+                     if (status == "queued" and backlog == 0)
+                     or (status == "running" and not kv.r.exists(lease_key(job_id)))]
             if stuck:
                 s.execute(update(Job).where(Job.id.in_(stuck)).values(updated_at=now))
                 s.commit()

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 import websocket
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from models import Job, Message
 from tests.clients import (
@@ -321,3 +321,43 @@ def test_stream_ends_from_the_job_row_when_the_log_lost_its_terminal_event(api, 
     events = ws_events(live_server, job["id"], user["access_token"])
     assert events[-1]["type"] == "completed" and events[-1]["result"] == done["result"]
     assert_gapless(events)
+
+
+def test_reconciler_re_enqueues_a_lost_queued_job_but_not_a_waiting_one(settings, user):
+    """A job whose message was lost is re-enqueued; one still in a backed-up queue is left alone."""
+    import redis as redis_lib
+
+    from models import now_ms
+    from tasks.reconciler import reconcile_once
+    from tests.support import delete_redis_prefix
+    from web import create_app
+
+    prefix = settings.redis_key_prefix + "recon:"  # a queue no worker consumes
+    app2 = create_app(settings.model_copy(update={"redis_key_prefix": prefix}))
+    client = redis_lib.Redis.from_url(settings.redis_url)
+    # keep the running workers' own reconciler off this job while the test looks at it
+    client.set(settings.redis_key_prefix + "reconciler:lock", "test", ex=30)
+    try:
+        with app2.app_context():
+            from models.db import db
+
+            job = Job(user_id=user["user"]["id"], kind="chat", status="queued", updated_at=now_ms() - 600_000,
+                      payload={"provider": "demo", "model": "demo-1", "messages": [], "temperature": 0.7,
+                               "max_tokens": 1, "conversation_id": None, "system": None})
+            db.session.add(job)
+            db.session.commit()
+            job_id = job.id
+        assert job_id in reconcile_once(app2)  # empty queue: its message was lost
+        assert client.llen(prefix + "celery:completions") == 1
+        with app2.app_context():
+            db.session.execute(update(Job).where(Job.id == job_id).values(updated_at=now_ms() - 600_000))
+            db.session.commit()
+        client.delete(prefix + "reconciler:lock")
+        assert job_id not in reconcile_once(app2)  # its message is waiting in the queue
+        assert client.llen(prefix + "celery:completions") == 1
+        with app2.app_context():
+            db.session.execute(update(Job).where(Job.id == job_id).values(status="cancelled"))
+            db.session.commit()
+    finally:
+        client.delete(settings.redis_key_prefix + "reconciler:lock")
+        delete_redis_prefix(settings.redis_url, prefix)
