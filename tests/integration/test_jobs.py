@@ -361,3 +361,23 @@ def test_reconciler_re_enqueues_a_lost_queued_job_but_not_a_waiting_one(settings
     finally:
         client.delete(settings.redis_key_prefix + "reconciler:lock")
         delete_redis_prefix(settings.redis_url, prefix)
+
+
+def test_attempts_are_capped(api, user, app, live_server):
+    """A job whose workers kept dying fails with `attempts_exhausted` instead of running forever."""
+    from tasks.completions import enqueue_completion
+
+    with app.app_context():
+        from models.db import db
+
+        job = Job(user_id=user["user"]["id"], kind="chat", status="running", attempts=3,
+                  payload={"provider": "demo", "model": "demo-1", "messages": [{"role": "user", "content": "x"}],
+                           "temperature": 0.7, "max_tokens": 5, "conversation_id": None, "system": None})
+        db.session.add(job)
+        db.session.commit()
+        job_id = job.id
+        enqueue_completion(job_id)  # as the reconciler does once the lease has lapsed
+    done = wait_job(api, job_id, user["headers"])
+    assert done["status"] == "failed" and done["error"]["code"] == "attempts_exhausted" and done["attempts"] == 3
+    events = ws_events(live_server, job_id, user["access_token"])
+    assert [e["type"] for e in events] == ["failed"]
