@@ -59,7 +59,10 @@ class Settings(BaseSettings):
         "else `anthropic` if `ANTHROPIC_API_KEY` is set, else `demo`."
     )
     openai_api_key: str = Field("", description="Enables the `openai` provider (the SDK's own variable).")
-    openai_base_url: str = Field("", description="Base URL for the `openai` provider (the SDK's own variable).")
+    openai_base_url: str = Field(
+        "", description="Base URL for the `openai` provider (the SDK's own variable); set alone, it enables "
+        "`openai` against that OpenAI-compatible server with the models it lists."
+    )
     openai_models: str = Field("gpt-4o-mini,gpt-4o,gpt-4.1-mini,gpt-3.5-turbo,gpt-4",
                                description="Comma-separated models offered for `openai`.")
     anthropic_api_key: str = Field("", description="Enables the `anthropic` provider (the SDK's own variable).")
