@@ -4,7 +4,6 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 
 import jsonschema
 import pytest
@@ -117,7 +116,3 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(api, live_se
            "--generation-deterministic", "--request-timeout", "20", "--no-color"]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(pytest.main([__file__]))
