@@ -94,6 +94,15 @@ class Settings(BaseSettings):
     chat_wait_timeout: float = Field(120.0, description="Seconds `POST /api/chat/ai` waits for its job.")
     sse_keepalive: float = Field(15.0, description="Seconds between SSE keep-alive comments.")
 
+    # --- conversations at scale ---
+    batch_sync_limit: int = Field(100, description="Batch create/delete of more items than this runs as a job.")
+    batch_max_items: int = Field(5000, description="Most items one batch request may carry.")
+    cache_ttl: int = Field(300, description="Seconds a cached conversation list page or stats answer lives.")
+    gzip_min_size: int = Field(1000, description="Responses at least this many bytes are gzipped when the client "
+                               "accepts it.")
+    import_max_bytes: int = Field(64 * 1024 * 1024, description="Largest NDJSON body "
+                                  "`POST /api/conversations/import` accepts.")
+
     # --- celery / flower ---
     celery_task_time_limit: int = Field(900, description="Hard time limit of one task, seconds.")
     celery_visibility_timeout: int = Field(3600, description="Seconds before an unacknowledged task is redelivered.")

@@ -6,6 +6,7 @@ from logging.config import fileConfig
 from alembic import context
 
 from models import Base
+from models.base import comparable_on
 from models.db import make_engine
 from settings import Settings
 
@@ -33,7 +34,8 @@ def run_migrations_online() -> None:
     engine = make_engine(settings)
     with engine.connect() as connection:
         context.configure(connection=connection, target_metadata=target_metadata,
-                          render_as_batch=settings.is_sqlite, compare_type=True)
+                          render_as_batch=settings.is_sqlite, compare_type=True,
+                          include_object=comparable_on(connection.dialect.name))
         with context.begin_transaction():
             context.run_migrations()
     engine.dispose()

@@ -30,3 +30,17 @@ def now_ms() -> int:
 
 def new_id(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex}"
+
+
+def comparable_on(dialect_name: str):
+    """An Alembic `include_object` hook that leaves out indexes built only on another dialect.
+
+    Autogenerate ignores `Index.ddl_if(dialect=...)`, so without this SQLite would always "miss"
+    the PostgreSQL-only trigram indexes.
+    """
+
+    def include_object(obj, _name, type_, _reflected, _compare_to) -> bool:
+        ddl_if = getattr(obj, "_ddl_if", None) if type_ == "index" else None
+        return ddl_if is None or ddl_if.dialect in (None, dialect_name)
+
+    return include_object

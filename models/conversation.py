@@ -8,12 +8,31 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from models.base import Base, new_id, now_ms
 
 
+def _trigram_index(name: str, column: str) -> Index:
+    """A trigram GIN index (PostgreSQL only) serving case-insensitive substring search.
+
+    Trigrams rather than full-text search: the product promises substring matches (the seed's
+    `query in text`), and conversations with an AI are full of code, identifiers and punctuation
+    that a full-text parser splits, stems or drops. pg_trgm answers `ILIKE '%...%'` from the index
+    for any pattern with at least one trigram; SQLite gets no such index and scans.
+    """
+    return Index(name, column, postgresql_using="gin", postgresql_ops={column: "gin_trgm_ops"}).ddl_if(
+        dialect="postgresql")
+
+
 class Conversation(Base):
     __tablename__ = "conversations"
-    __table_args__ = (Index("ix_conversations_user_id_updated_at", "user_id", "updated_at"),)
+    # One index per sort order, each ending in the id tie-breaker, so a page (by offset or cursor)
+    # is an index range scan whatever `sort_by` says.
+    __table_args__ = (
+        Index("ix_conversations_user_id_updated_at_id", "user_id", "updated_at", "id"),
+        Index("ix_conversations_user_id_created_at_id", "user_id", "created_at", "id"),
+        Index("ix_conversations_user_id_title_id", "user_id", "title", "id"),
+        _trigram_index("ix_conversations_title_trgm", "title"),
+    )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True, default=lambda: new_id("conv"))
-    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     title: Mapped[str] = mapped_column(String(200))
     model: Mapped[str] = mapped_column(String(100))
     system_prompt: Mapped[Optional[str]] = mapped_column(Text)
@@ -46,6 +65,7 @@ class Message(Base):
     __tablename__ = "messages"
     __table_args__ = (
         Index("ix_messages_conversation_id_timestamp", "conversation_id", "timestamp"),
+        _trigram_index("ix_messages_content_trgm", "content"),
         # One assistant answer per job, whatever a redelivered task does.
         UniqueConstraint("job_id", name="uq_messages_job_id"),
     )

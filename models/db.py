@@ -29,6 +29,9 @@ def make_engine(settings: Settings) -> Engine:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
+            # SQLite's own lower() folds ASCII only; Python's folds all of Unicode, as PostgreSQL's
+            # ILIKE does, so case-insensitive search behaves the same on both.
+            dbapi_conn.create_function("lower", 1, _unicode_lower, deterministic=True)
 
         return engine
     return create_engine(
@@ -39,6 +42,10 @@ def make_engine(settings: Settings) -> Engine:
         pool_recycle=settings.db_pool_recycle,
         pool_pre_ping=True,
     )
+
+
+def _unicode_lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
 
 
 def _ensure_sqlite_dir(url: str) -> None:

@@ -29,6 +29,8 @@ class Job(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     result: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON)
     error: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON)
+    # `{done, total}` for jobs that work through many items (batches); None for completions.
+    progress: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON)
     idempotency_key: Mapped[Optional[str]] = mapped_column(String(255))
     request_hash: Mapped[Optional[str]] = mapped_column(String(64))
     cancel_requested: Mapped[bool] = mapped_column(default=False)

@@ -24,6 +24,7 @@ from models.db import db
 from observability import bind_log_context
 from providers.base import ChatMessage, CompletionRequest, ProviderError, Usage
 from providers.retry import stream_with_retries
+from realtime.cache import mark_user_changed
 from realtime.job_events import JobEventLog, StaleAttempt, event_log_for
 from realtime.redis_store import kv
 
@@ -235,6 +236,7 @@ class CompletionRunner:
                 s.add(Message(conversation_id=conv_id, role="assistant", content=content, model=payload["model"],
                               tokens=usage.output_tokens if usage else None, timestamp=ts, seq=seq, job_id=job.id))
                 s.execute(update(Conversation).where(Conversation.id == conv_id).values(updated_at=ts))
+                mark_user_changed(s, job.user_id)
             s.commit()
         except IntegrityError:  # the answer for this job is already stored
             s.rollback()

@@ -8,16 +8,24 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Callable
 
 from celery.signals import worker_ready, worker_shutting_down
 from flask import Flask
 from sqlalchemy import or_, select, update
 
-from celeryconfig import COMPLETIONS_QUEUE
+from celeryconfig import COMPLETIONS_QUEUE, DEFAULT_QUEUE
 from models import Job, now_ms
 from models.db import db
 from realtime.redis_store import kv
+from tasks.batches import BATCH_KINDS, enqueue_batch
 from tasks.completions import enqueue_completion, lease_key
+
+# kind -> (the queue its task waits in, how to enqueue it again)
+_REQUEUE: dict[str, tuple[str, Callable[[str], None]]] = {
+    "chat": (COMPLETIONS_QUEUE, enqueue_completion),
+    **{kind: (DEFAULT_QUEUE, enqueue_batch) for kind in BATCH_KINDS},
+}
 
 log = logging.getLogger(__name__)
 _stop = threading.Event()
@@ -35,8 +43,8 @@ def reconcile_once(app: Flask) -> list[str]:
         s = db.session()
         try:
             candidates = s.execute(
-                select(Job.id, Job.status).where(
-                    Job.kind == "chat",
+                select(Job.id, Job.status, Job.kind).where(
+                    Job.kind.in_(list(_REQUEUE)),
                     or_(
                         (Job.status == "queued") & (Job.updated_at < queued_before),
                         (Job.status == "running") & (Job.updated_at < running_before),
@@ -45,19 +53,20 @@ def reconcile_once(app: Flask) -> list[str]:
             ).all()
             # A queued job is only re-enqueued when the queue is empty: while messages wait, it is
             # most likely still in line, and re-enqueueing a long backlog would only flood the queue.
-            backlog = kv.r.llen(settings.redis_key_prefix + "celery:" + COMPLETIONS_QUEUE)
-            stuck = [job_id for job_id, status in candidates
-                     if (status == "queued" and backlog == 0)
+            backlog = {queue: kv.r.llen(settings.redis_key_prefix + "celery:" + queue)
+                       for queue in {q for q, _ in _REQUEUE.values()}}
+            stuck = [(job_id, kind) for job_id, status, kind in candidates
+                     if (status == "queued" and backlog[_REQUEUE[kind][0]] == 0)
                      or (status == "running" and not kv.r.exists(lease_key(job_id)))]
             if stuck:
-                s.execute(update(Job).where(Job.id.in_(stuck)).values(updated_at=now))
+                s.execute(update(Job).where(Job.id.in_([job_id for job_id, _ in stuck])).values(updated_at=now))
                 s.commit()
         finally:
             db.session.remove()
-        for job_id in stuck:
-            log.warning("re-enqueueing stuck job %s", job_id)
-            enqueue_completion(job_id)
-        return stuck
+        for job_id, kind in stuck:
+            log.warning("re-enqueueing stuck %s job %s", kind, job_id)
+            _REQUEUE[kind][1](job_id)
+        return [job_id for job_id, _ in stuck]
 
 
 def _loop(app: Flask) -> None:

@@ -9,8 +9,11 @@ API_VERSION = "0.1.0"
 
 
 def create_app(settings: Settings | None = None) -> Flask:
+    from flask_compress import Compress
+
     from models.db import Database
     from observability import configure_logging
+    from realtime.cache import ResponseCache
     from realtime.redis_store import RedisStore
     from tasks.celery_app import celery_init_app
     from web import (
@@ -21,8 +24,11 @@ def create_app(settings: Settings | None = None) -> Flask:
         health,
         jobs,
         request_context,
+        search,
         security,
+        stats,
         streams,
+        transfer,
     )
 
     settings = settings or get_settings()
@@ -31,16 +37,23 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config.update(
         MAX_CONTENT_LENGTH=settings.max_content_length,
         API_VERSION=API_VERSION,
+        # gzip only: every client has it, and it keeps a dependency on brotli/zstd out.
+        COMPRESS_ALGORITHM=["gzip"],
+        COMPRESS_MIN_SIZE=settings.gzip_min_size,
+        COMPRESS_MIMETYPES=["application/json", "application/x-ndjson"],
+        COMPRESS_STREAMS=True,
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["settings"] = settings
 
     Database().init_app(app)
     RedisStore().init_app(app)
+    ResponseCache().init_app(app)
+    Compress(app)
     for ext in (errors, request_context, security):
         ext.init_app(app)
     celery_init_app(app)
-    for blueprint in (health.bp, docs.bp, auth.bp, conversations.bp, jobs.bp):
+    for blueprint in (health.bp, docs.bp, auth.bp, conversations.bp, transfer.bp, search.bp, stats.bp, jobs.bp):
         app.register_blueprint(blueprint)
     streams.init_app(app)
     return app

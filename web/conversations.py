@@ -1,22 +1,40 @@
-"""`/api/conversations`: CRUD for the caller's conversations and their messages.
+"""`/api/conversations`: CRUD, paginated lists and batches of the caller's conversations.
 
 Every query filters on the caller's id: another user's conversation is indistinguishable from
-one that does not exist (404).
+one that does not exist (404). Every write marks the caller's cached lists and stats stale.
 """
 from __future__ import annotations
 
+from typing import Annotated, Union
+
 from flask import Blueprint, current_app
 from flask_jwt_extended import current_user, jwt_required
+from pydantic import Field
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
-from models import Conversation, Message, new_id, now_ms
+from models import Conversation, Job, Message, now_ms
 from models.db import db
+from realtime.cache import mark_user_changed, response_cache
+from tasks.batches import BATCH_CREATE, BATCH_DELETE, enqueue_batch
+from web.conversation_ops import (
+    assign_ids,
+    build_conversation,
+    build_message,
+    check_batch_ids,
+    count_conversations,
+    delete_conversations,
+    insert_conversations,
+    list_page,
+)
 from web.errors import ApiError, not_found
+from web.job_wire import accepted, enqueue_or_undo
 from web.openapi import endpoint
-from web.pagination import paginate
 from web.schemas import (
+    BatchCreateOut,
+    BatchDeleteOut,
+    BatchIds,
     ConversationCreate,
     ConversationDetailOut,
     ConversationPage,
@@ -25,13 +43,15 @@ from web.schemas import (
     MessageIn,
     MessageOut,
     MessagesOut,
+    ResourceId,
 )
+from web.schemas_jobs import JobOut
 
 bp = Blueprint("conversations", __name__, url_prefix="/api/conversations")
 TAGS = ["conversations"]
 
-_SORT_COLUMNS = {"createdAt": Conversation.created_at, "updatedAt": Conversation.updated_at,
-                 "title": Conversation.title}
+BatchCreateIn = Annotated[list[ConversationCreate], Field(min_length=1, max_length=100_000)]
+BatchDeleteIn = Union[Annotated[list[ResourceId], Field(min_length=1, max_length=100_000)], BatchIds]
 
 
 def owned_conversation(conversation_id: str, *, with_messages: bool = False) -> Conversation:
@@ -44,29 +64,6 @@ def owned_conversation(conversation_id: str, *, with_messages: bool = False) -> 
     return conv
 
 
-def build_conversation(user_id: str, data: ConversationCreate, default_model: str) -> Conversation:
-    """A new Conversation (with its messages) from validated input; not yet added to a session."""
-    ts = now_ms()
-    created = data.created_at or ts
-    conv = Conversation(
-        user_id=user_id,
-        title=data.title,
-        model=data.model or default_model,
-        system_prompt=data.system_prompt,
-        created_at=created,
-        updated_at=max(data.updated_at or ts, created),
-    )
-    if data.id:
-        conv.id = data.id
-    conv.messages = [_build_message(m, seq, ts) for seq, m in enumerate(data.messages)]
-    return conv
-
-
-def _build_message(data: MessageIn, seq: int, ts: int) -> Message:
-    return Message(id=data.id or new_id("msg"), role=data.role, content=data.content, model=data.model,
-                   tokens=data.tokens, timestamp=data.timestamp or ts, seq=seq)
-
-
 def _commit_or_conflict(what: str) -> None:
     try:
         db.session.commit()
@@ -75,25 +72,52 @@ def _commit_or_conflict(what: str) -> None:
         raise ApiError(409, f"{what} id already exists", code="conflict") from None
 
 
+def _changed() -> None:
+    """This request's transaction changes the caller's cached lists and stats."""
+    mark_user_changed(db.session(), current_user.id)
+
+
+def _settings():
+    return current_app.extensions["settings"]
+
+
+# ---------------------------------------------------------------- lists
+
+def _page(query: ListQuery) -> dict:
+    user_id = current_user.id
+    cache = response_cache()
+    s = db.session()
+    total = cache.get_or_compute(user_id, "conversations.count", {}, lambda: count_conversations(s, user_id))
+    return cache.get_or_compute(user_id, "conversations.page", query.model_dump(),
+                                lambda: list_page(s, user_id, query, total))
+
+
 @bp.get("")
 @jwt_required()
-@endpoint("List the caller's conversations (paginated, sorted)", tags=TAGS, query=ListQuery,
-          responses={200: ConversationPage})
+@endpoint("List the caller's conversations with message count and last message (paginated, sorted; "
+          "`after` pages by cursor)", tags=TAGS, query=ListQuery, responses={200: ConversationPage}, errors=(422,))
 def list_conversations(query: ListQuery):
-    column = _SORT_COLUMNS[query.sort_by]
-    ascending = query.sort_order == "asc"
-    order = (column.asc(), Conversation.id.asc()) if ascending else (column.desc(), Conversation.id.desc())
-    stmt = select(Conversation).where(Conversation.user_id == current_user.id)
-    return paginate(stmt, order, query.page, query.page_size, "conversations", Conversation.to_wire)
+    return _page(query)
 
+
+@bp.get("/paginated")
+@jwt_required()
+@endpoint("Seed compatibility: the same paginated, sorted list", tags=TAGS, query=ListQuery,
+          responses={200: ConversationPage}, errors=(422,))
+def list_conversations_paginated(query: ListQuery):
+    return _page(query)
+
+
+# ---------------------------------------------------------------- one conversation
 
 @bp.post("")
 @jwt_required()
 @endpoint("Create a conversation (optionally with its messages and a client-chosen id)", tags=TAGS,
           body=ConversationCreate, responses={201: ConversationDetailOut}, errors=(409,))
 def create_conversation(body: ConversationCreate):
-    conv = build_conversation(current_user.id, body, current_app.extensions["settings"].default_model)
+    conv = build_conversation(current_user.id, body, _settings().default_model)
     db.session.add(conv)
+    _changed()
     _commit_or_conflict("conversation or message")
     return conv.to_wire(with_messages=True), 201
 
@@ -119,6 +143,7 @@ def update_conversation(conversation_id: str, body: ConversationPatch):
         setattr(conv, field, value)
     if changes:
         conv.updated_at = now_ms()
+        _changed()
     db.session.commit()
     return conv.to_wire(with_messages=True)
 
@@ -129,6 +154,7 @@ def update_conversation(conversation_id: str, body: ConversationPatch):
 def delete_conversation(conversation_id: str):
     conv = owned_conversation(conversation_id)
     db.session.delete(conv)
+    _changed()
     db.session.commit()
     return "", 204
 
@@ -153,11 +179,65 @@ def add_message(conversation_id: str, body: MessageIn):
 
 def append_message(conv: Conversation, data: MessageIn) -> Message:
     """Add a message at the end of a conversation and touch the conversation (caller commits)."""
-    s = db.session
+    s = db.session()
     next_seq = (s.scalar(select(func.max(Message.seq)).where(Message.conversation_id == conv.id)) or 0) + 1
     ts = now_ms()
-    msg = _build_message(data, next_seq, ts)
+    msg = build_message(data, next_seq, ts)
     msg.conversation_id = conv.id
     s.add(msg)
     conv.updated_at = ts
+    mark_user_changed(s, conv.user_id)
     return msg
+
+
+# ---------------------------------------------------------------- batches
+
+@bp.post("/batch")
+@jwt_required()
+@endpoint("Create many conversations at once, all or nothing (a job above BATCH_SYNC_LIMIT items)", tags=TAGS,
+          body=BatchCreateIn, responses={201: BatchCreateOut, 202: JobOut}, errors=(409, 422, 503))
+def batch_create(body: list[ConversationCreate]):
+    _check_batch_size(len(body))
+    assign_ids(body)
+    s = db.session()
+    check_batch_ids(s, body)
+    if len(body) > _settings().batch_sync_limit:
+        items = [item.model_dump(mode="json", exclude_none=True) for item in body]
+        return _submit_batch(BATCH_CREATE, {"items": items, "count": len(items)})
+    convs = insert_conversations(s, current_user.id, body, _settings().default_model)
+    _changed()
+    _commit_or_conflict("conversation or message")
+    return {"success": True, "count": len(convs), "conversations": [c.to_wire(with_messages=True) for c in convs]}, 201
+
+
+@bp.delete("/batch")
+@jwt_required()
+@endpoint("Delete many conversations and their messages (a job above BATCH_SYNC_LIMIT ids); ids that are not "
+          "the caller's are not counted", tags=TAGS, body=BatchDeleteIn,
+          responses={200: BatchDeleteOut, 202: JobOut}, errors=(422, 503))
+def batch_delete(body: list[str] | BatchIds):
+    ids = list(dict.fromkeys(body.ids if isinstance(body, BatchIds) else body))
+    _check_batch_size(len(ids))
+    if len(ids) > _settings().batch_sync_limit:
+        return _submit_batch(BATCH_DELETE, {"ids": ids, "count": len(ids)})
+    deleted = delete_conversations(db.session(), current_user.id, ids)
+    _changed()
+    db.session.commit()
+    return {"success": True, "deleted_count": deleted}
+
+
+def _check_batch_size(n: int) -> None:
+    limit = _settings().batch_max_items
+    if n > limit:
+        raise ApiError(422, f"a batch holds at most {limit} items (got {n})", code="validation_error",
+                       details=[{"loc": ["body"], "msg": f"at most {limit} items", "type": "too_long"}])
+
+
+def _submit_batch(kind: str, payload: dict):
+    s = db.session()
+    job = Job(user_id=current_user.id, kind=kind, status="queued", payload=payload,
+              progress={"done": 0, "total": payload["count"], **({"deleted": 0} if kind == BATCH_DELETE else {})})
+    s.add(job)
+    s.commit()
+    enqueue_or_undo(job, enqueue_batch)
+    return accepted(job)

@@ -23,6 +23,7 @@ from realtime.relay import follow, notifier_for
 from tasks.completions import enqueue_completion, provider_registry
 from web.conversations import append_message, owned_conversation
 from web.errors import ApiError, not_found
+from web.job_wire import accepted, enqueue_or_undo, job_to_wire
 from web.openapi import endpoint
 from web.pagination import paginate
 from web.schemas import MessageIn
@@ -42,28 +43,6 @@ log = logging.getLogger(__name__)
 TAGS = ["jobs"]
 
 
-def job_to_wire(job: Job) -> dict:
-    p = job.payload or {}
-    base = f"/api/jobs/{job.id}"
-    return {
-        "id": job.id,
-        "kind": job.kind,
-        "status": job.status,
-        "attempts": job.attempts,
-        "provider": p.get("provider"),
-        "model": p.get("model"),
-        "conversationId": p.get("conversation_id"),
-        "createdAt": job.created_at,
-        "updatedAt": job.updated_at,
-        "startedAt": job.started_at,
-        "finishedAt": job.finished_at,
-        "result": job.result,
-        "error": job.error,
-        "links": {"self": base, "events": f"{base}/events", "stream": f"/ws/jobs/{job.id}",
-                  "cancel": f"{base}/cancel"},
-    }
-
-
 def owned_job(job_id: str) -> Job:
     job = db.session.execute(
         select(Job).where(Job.id == job_id, Job.user_id == current_user.id)
@@ -71,10 +50,6 @@ def owned_job(job_id: str) -> Job:
     if job is None:
         raise not_found("job")
     return job
-
-
-def _accepted(job: Job):
-    return job_to_wire(job), 202, {"Location": f"/api/jobs/{job.id}"}
 
 
 def _request_hash(body: ChatRequest) -> str:
@@ -132,16 +107,8 @@ def submit_chat(body: ChatRequest, provider_override: str | None = None) -> tupl
         if existing is None:
             raise
         return existing, False
-    try:
-        enqueue_completion(job.id)
-    except Exception as exc:  # broker down: undo the job so nothing is left stuck
-        log.error("could not enqueue job %s: %s", job.id, exc)
-        if stored_ids:
-            s.execute(delete(Message).where(Message.id.in_(stored_ids)))
-        s.execute(delete(Job).where(Job.id == job.id))
-        s.commit()
-        raise ApiError(503, "the job queue is unavailable; try again", code="queue_unavailable",
-                       headers={"Retry-After": "5"}) from None
+    enqueue_or_undo(job, enqueue_completion,
+                    undo=lambda: stored_ids and s.execute(delete(Message).where(Message.id.in_(stored_ids))))
     return job, True
 
 
@@ -151,7 +118,7 @@ def submit_chat(body: ChatRequest, provider_override: str | None = None) -> tupl
           responses={202: JobOut}, errors=(400, 404, 409, 503))
 def submit(body: ChatRequest):
     job, _created = submit_chat(body)
-    return _accepted(job)
+    return accepted(job)
 
 
 @bp.post("/api/chat/ai")

@@ -32,6 +32,7 @@ class EndpointDoc:
     responses: dict[int, Any] = field(default_factory=dict)
     auth: bool = True
     errors: tuple[int, ...] = ()
+    raw_body: dict[str, Any] = field(default_factory=dict)
 
 
 def endpoint(
@@ -43,12 +44,15 @@ def endpoint(
     responses: dict[int, Any] | None = None,
     auth: bool = True,
     errors: tuple[int, ...] = (),
+    raw_body: dict[str, Any] | None = None,
 ) -> Callable:
     """Validate input for a view and describe it in the OpenAPI document.
 
-    `body` may be a model or any type pydantic can validate (e.g. `list[Model]`).
+    `body` may be a model or any type pydantic can validate (e.g. `list[Model]`). `raw_body`
+    (content type -> type) documents a body the view reads itself, e.g. a stream. A response
+    value may be `(content_type, type)` for anything but JSON.
     """
-    doc = EndpointDoc(summary, tags, body, query, responses or {}, auth, errors)
+    doc = EndpointDoc(summary, tags, body, query, responses or {}, auth, errors, raw_body or {})
     body_adapter = TypeAdapter(body) if body is not None else None
     body_optional = body_adapter is not None and _accepts_none(body_adapter)
 
@@ -85,7 +89,7 @@ def _parse_body(adapter: TypeAdapter, optional: bool) -> Any:
         data = json.loads(raw or b"null")
     except ValueError:
         raise ApiError(400, "request body is not valid JSON", code="invalid_json") from None
-    return _validate(adapter.validate_python, data, "request body")
+    return validate_input(adapter.validate_python, data, "request body")
 
 
 def _has_nul(value: Any) -> bool:
@@ -99,16 +103,20 @@ def _has_nul(value: Any) -> bool:
 
 
 def _parse_query(model: type[BaseModel]) -> BaseModel:
-    return _validate(model.model_validate, dict(request.args.items()), "query parameters")
+    return validate_input(model.model_validate, dict(request.args.items()), "query parameters")
 
 
-def _validate(validate: Callable[[Any], Any], data: Any, what: str) -> Any:
+def validate_input(validate: Callable[[Any], Any], data: Any, what: str) -> Any:
     if _has_nul(data):  # PostgreSQL text cannot hold NUL; refuse it up front, clearly
         raise ApiError(422, f"{what} must not contain NUL (\\u0000) characters", code="validation_error")
     try:
         return validate(data)
     except ValidationError as exc:
-        raise ApiError(422, f"invalid {what}", code="validation_error", details=validation_details(exc)) from None
+        details = validation_details(exc)
+        first = details[0]
+        where = ".".join(str(part) for part in first["loc"])
+        summary = f"invalid {what}: {where + ': ' if where else ''}{first['msg']}"
+        raise ApiError(422, summary, code="validation_error", details=details) from None
 
 
 # ---------------------------------------------------------------- document
@@ -142,7 +150,7 @@ def _collect_models(docs: list[EndpointDoc]) -> tuple[dict[int, Any], dict]:
     """Return a JSON schema per annotated type (by id) plus the shared component definitions."""
     types: dict[int, Any] = {}
     for d in docs:
-        for t in [d.body, d.query, *d.responses.values()]:
+        for t in [d.body, d.query, *d.raw_body.values(), *(_media(r)[1] for r in d.responses.values())]:
             if t is not None:
                 types[id(t)] = t
     schemas: dict[int, Any] = {}
@@ -161,6 +169,10 @@ def _collect_models(docs: list[EndpointDoc]) -> tuple[dict[int, Any], dict]:
             defs.update(schema.pop("$defs", {}))
             schemas[key] = schema
     return schemas, defs
+
+
+def _media(response: Any) -> tuple[str, Any]:
+    return response if isinstance(response, tuple) else ("application/json", response)
 
 
 def body_optional_of(doc: EndpointDoc) -> bool:
@@ -202,13 +214,17 @@ def build_document(app: Flask, title: str, version: str) -> dict[str, Any]:
                     "required": not body_optional_of(doc),
                     "content": {"application/json": {"schema": schemas[id(doc.body)]}},
                 }
-            for status, model in doc.responses.items():
+            elif doc.raw_body:
+                op["requestBody"] = {"required": True, "content": {
+                    media: {"schema": schemas[id(t)]} for media, t in doc.raw_body.items()}}
+            for status, response in doc.responses.items():
                 entry: dict[str, Any] = {"description": _STATUS_TEXT.get(status, "Response")}
+                media, model = _media(response)
                 if model is not None:
-                    entry["content"] = {"application/json": {"schema": schemas[id(model)]}}
+                    entry["content"] = {media: {"schema": schemas[id(model)]}}
                 op["responses"][str(status)] = entry
             error_statuses = set(doc.errors)
-            if doc.body is not None:
+            if doc.body is not None or doc.raw_body:
                 error_statuses |= {400, 413, 415, 422}
             if doc.query is not None:
                 error_statuses.add(422)

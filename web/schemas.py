@@ -125,8 +125,15 @@ class PageMeta(BaseModel):
     total_pages: int
 
 
+class ConversationSummaryOut(ConversationOut):
+    messageCount: int
+    lastMessage: Optional[MessageOut]
+
+
 class ConversationPage(PageMeta):
-    conversations: list[ConversationOut]
+    page: Optional[int] = Field(description="Page number; null when the page was asked for by cursor.")
+    conversations: list[ConversationSummaryOut]
+    next_cursor: Optional[str] = Field(description="Pass as `after` for the next page; null on the last page.")
 
 
 class ListQuery(BaseModel):
@@ -136,6 +143,77 @@ class ListQuery(BaseModel):
     page_size: Annotated[int, Field(ge=1, le=100)] = 20
     sort_by: Literal["createdAt", "updatedAt", "title"] = "updatedAt"
     sort_order: Literal["asc", "desc"] = "desc"
+    after: Optional[Annotated[str, StringConstraints(min_length=1, max_length=1024)]] = Field(
+        None, description="Cursor from `next_cursor`: the page after it, without an OFFSET scan (`page` is ignored)."
+    )
+
+
+class BatchCreateOut(BaseModel):
+    success: bool
+    count: int
+    conversations: list[ConversationDetailOut]
+
+
+class BatchIds(StrictWireModel):
+    ids: Annotated[list[ResourceId], Field(min_length=1)]
+
+
+class BatchDeleteOut(BaseModel):
+    success: bool
+    deleted_count: int
+
+
+class SearchQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    query: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)] = Field(
+        description="Case-insensitive substring of a title or a message; searched literally."
+    )
+    model: Optional[ModelName] = None
+    date_from: Optional[EpochMs] = Field(None, description="Conversations created at or after (epoch ms).")
+    date_to: Optional[EpochMs] = Field(None, description="Conversations created at or before (epoch ms).")
+    page: Annotated[int, Field(ge=1, le=1_000_000)] = 1
+    page_size: Annotated[int, Field(ge=1, le=100)] = 20
+
+
+class SearchResult(BaseModel):
+    conversation: ConversationOut
+    match_type: Literal["title", "message"]
+    matched_message: Optional[MessageOut] = None
+
+
+class SearchOut(PageMeta):
+    query: str
+    count: int = Field(description="Matching conversations in all pages (the seed's count).")
+    results: list[SearchResult]
+
+
+class TokenStats(BaseModel):
+    total: int
+    byModel: dict[str, int]
+
+
+class StatsOut(BaseModel):
+    conversations: int
+    messages: int
+    messagesByRole: dict[str, int]
+    tokens: TokenStats
+
+
+class ImportRejection(BaseModel):
+    line: int
+    id: Optional[str]
+    errors: list[dict]
+
+
+class ImportOut(BaseModel):
+    created: int
+    skipped: int
+    rejected: int
+    createdIds: dict[str, str] = Field(description="Id in the file → id given here (they differ only when the "
+                                       "file's id is taken).")
+    skippedIds: list[str]
+    rejections: list[ImportRejection]
 
 
 class MessagesOut(BaseModel):

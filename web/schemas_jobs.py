@@ -1,11 +1,11 @@
 """Request and response models of chat submission, jobs and models."""
 from __future__ import annotations
 
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from web.schemas import ModelName, PageMeta, ResourceId, Role, WireModel
+from web.schemas import ConversationDetailOut, ModelName, PageMeta, ResourceId, Role, WireModel
 
 ProviderName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
 
@@ -58,6 +58,21 @@ class JobResult(BaseModel):
     provider: str
 
 
+class JobProgress(BaseModel):
+    done: int
+    total: int
+    deleted: Optional[int] = None
+
+
+class BatchJobResult(BaseModel):
+    """The result of a conversation batch job: the same body the synchronous call answers."""
+
+    success: bool
+    count: Optional[int] = None
+    conversations: Optional[list[ConversationDetailOut]] = None
+    deleted_count: Optional[int] = None
+
+
 class JobOut(BaseModel):
     id: str
     kind: str
@@ -70,7 +85,8 @@ class JobOut(BaseModel):
     updatedAt: int
     startedAt: Optional[int]
     finishedAt: Optional[int]
-    result: Optional[JobResult]
+    progress: Optional[JobProgress]
+    result: Optional[Union[JobResult, BatchJobResult]]
     error: Optional[JobError]
     links: JobLinks
 

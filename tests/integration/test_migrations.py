@@ -10,6 +10,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect
 
 from models import Base
+from models.base import comparable_on
 from tests.support import ROOT
 
 
@@ -23,7 +24,8 @@ def alembic_config(url: str) -> Config:
 def diff(url: str) -> list:
     engine = create_engine(url)
     with engine.connect() as conn:
-        ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+        ctx = MigrationContext.configure(
+            conn, opts={"compare_type": True, "include_object": comparable_on(conn.dialect.name)})
         result = compare_metadata(ctx, Base.metadata)
     engine.dispose()
     return result

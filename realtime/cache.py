@@ -1,0 +1,113 @@
+"""Per-user cache of hot reads (conversation list pages, stats) in Redis, with versioned keys.
+
+Invalidation never scans keys (the seed's `KEYS pattern` blocks Redis on a large key space):
+every cached answer of a user lives under that user's current *version token*, and a write
+replaces the token, so all older entries become unreachable at once and expire on their TTL.
+
+Writes mark the user on the SQLAlchemy session (`mark_user_changed`); the token is replaced only
+after that transaction commits, so a reader that sees the new token also sees the new rows.
+A reader fetches the token before it queries the database, so an answer computed from old rows
+can only ever be stored under an old token.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import secrets
+from typing import Any, Callable
+
+from redis.exceptions import RedisError
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from realtime.redis_store import RedisStore
+
+log = logging.getLogger(__name__)
+
+_STALE_USERS = "cache_stale_users"
+_VERSION_TTL = 30 * 86_400
+
+
+def mark_user_changed(session: Session, user_id: str) -> None:
+    """Record that this transaction changes what the user's cached reads would answer."""
+    session.info.setdefault(_STALE_USERS, set()).add(user_id)
+
+
+class ResponseCache:
+    def __init__(self) -> None:
+        self.store: RedisStore | None = None
+        self.ttl = 300
+
+    def init_app(self, app) -> None:
+        self.store = app.extensions["redis"]
+        self.ttl = app.extensions["settings"].cache_ttl
+        factory = app.extensions["db"].session.session_factory
+        event.listen(factory, "after_commit", self._after_commit)
+        event.listen(factory, "after_rollback", self._after_rollback)
+        app.extensions["response_cache"] = self
+
+    # ------------------------------------------------------------------ invalidation
+
+    def _after_commit(self, session: Session) -> None:
+        users = session.info.pop(_STALE_USERS, None)
+        if users:
+            self.invalidate(*users)
+
+    @staticmethod
+    def _after_rollback(session: Session) -> None:
+        session.info.pop(_STALE_USERS, None)
+
+    def invalidate(self, *user_ids: str) -> None:
+        assert self.store is not None
+        try:
+            pipe = self.store.r.pipeline(transaction=False)
+            for user_id in user_ids:
+                pipe.set(self._version_key(user_id), secrets.token_hex(8), ex=_VERSION_TTL)
+            pipe.execute()
+        except RedisError as exc:  # the committed write stands; cached reads may lag by up to the TTL
+            log.warning("cache invalidation failed for %s: %s", sorted(user_ids), exc)
+
+    # ------------------------------------------------------------------ reads
+
+    def get_or_compute(self, user_id: str, name: str, params: dict[str, Any],
+                       compute: Callable[[], Any]) -> Any:
+        """The cached answer for (user, name, params), computing and storing it on a miss.
+
+        When Redis is unavailable the answer is computed and served uncached.
+        """
+        assert self.store is not None
+        r = self.store.r
+        try:
+            version = r.get(self._version_key(user_id))
+            if version is None:
+                r.set(self._version_key(user_id), secrets.token_hex(8), ex=_VERSION_TTL, nx=True)
+                version = r.get(self._version_key(user_id))
+            key = self._entry_key(user_id, version, name, params)
+            hit = r.get(key)
+        except RedisError as exc:
+            log.warning("cache unavailable: %s", exc)
+            return compute()
+        if hit is not None:
+            return json.loads(hit)
+        value = compute()
+        try:
+            r.set(key, json.dumps(value, separators=(",", ":")), ex=self.ttl)
+        except RedisError as exc:
+            log.warning("cache write failed: %s", exc)
+        return value
+
+    def _version_key(self, user_id: str) -> str:
+        assert self.store is not None
+        return self.store.key("cache", "ver", user_id)
+
+    def _entry_key(self, user_id: str, version: str | None, name: str, params: dict[str, Any]) -> str:
+        assert self.store is not None
+        digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:32]
+        return self.store.key("cache", user_id, str(version), name, digest)
+
+
+def response_cache() -> ResponseCache:
+    from flask import current_app
+
+    return current_app.extensions["response_cache"]
