@@ -42,6 +42,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         COMPRESS_MIN_SIZE=settings.gzip_min_size,
         COMPRESS_MIMETYPES=["application/json", "application/x-ndjson"],
         COMPRESS_STREAMS=True,
+        COMPRESS_ALGORITHM_STREAMING=["gzip"],  # the NDJSON export; SSE is never compressed
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["settings"] = settings
