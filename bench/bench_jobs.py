@@ -33,24 +33,9 @@ import websocket
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import pct, register  # noqa: E402
 from bench.stack import BenchStack  # noqa: E402
 from tests.support import BIN, free_port, wait_http_ok  # noqa: E402
-
-
-def pct(values: list[float], p: float) -> float:
-    if not values:
-        return float("nan")
-    values = sorted(values)
-    k = min(len(values) - 1, max(0, round(p / 100 * (len(values) - 1))))
-    return values[k]
-
-
-def register(api: httpx.Client, name: str) -> dict:
-    r = api.post("/api/auth/register", json={"username": name, "email": f"{name}@example.com",
-                                             "password": "Bench!Passw0rd"})
-    r.raise_for_status()
-    token = r.json()["access_token"]
-    return {"token": token, "headers": {"Authorization": f"Bearer {token}"}}
 
 
 def stream_job(base: str, job_id: str, token: str, on_token=None) -> tuple[float | None, float]:

@@ -9,7 +9,6 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tests.clients import wait_job
-from tests.integration.conftest import register
 
 
 @pytest.fixture(scope="module")
