@@ -6,8 +6,8 @@ would), then measures through a real gunicorn server, sequentially, at p50/p95:
 - search (`GET /api/search`) for a rare word, a common word, a title word and a string with LIKE
   wildcards, against the same predicate run as an unindexed ILIKE scan (bitmap scans disabled);
 - list (`GET /api/conversations`): the first page, a deep page by offset and the same page by
-  cursor, each on a cache miss (the user's cache version is dropped before every request) and
-  on a cache hit;
+  cursor, each on a full cache miss (as after a new conversation: page and count), a page miss
+  (as after a new message: the count stays cached) and a cache hit;
 - the NDJSON export of everything: time, size and the web process's peak memory.
 
 Run: `.venv/bin/python bench/bench_conversations.py [--conversations 100000 --messages-per 10]`.
@@ -141,7 +141,8 @@ def main() -> None:
         for k, v in timings.items():
             print(f"- {k}: {v:.1f} s")
         r = redis.Redis.from_url(REDIS_URL)
-        version_key = f"{stack.prefix}cache:ver:{user_id}"
+        content_key = f"{stack.prefix}cache:ver:content:{user_id}"
+        membership_key = f"{stack.prefix}cache:ver:membership:{user_id}"
 
         print("\n| measure | p50 ms | p95 ms | n | target |\n| --- | --- | --- | --- | --- |")
         pg = psycopg2.connect(stack.database_url.replace("postgresql+psycopg2", "postgresql"))
@@ -162,18 +163,20 @@ def main() -> None:
         deep_page = args.conversations // 20 - 1
         cursor_params = {"after": _cursor_before(api, h, deep_page)}
 
-        def listing(params: dict, cached: bool):
+        def listing(params: dict, drop: tuple[str, ...]):
             def call() -> None:
-                if not cached:
-                    r.delete(version_key)
+                if drop:
+                    r.delete(*drop)
                 api.get("/api/conversations", params=params, headers=h).raise_for_status()
             return call
 
-        for cached in (False, True):
-            tag = "cache hit" if cached else "cache miss"
-            row(f"list first page, {tag}", timed(listing({}, cached), args.reps), "p95 ≤ 20")
-            row(f"list page {deep_page} by offset, {tag}", timed(listing({"page": deep_page}, cached), args.reps))
-            row(f"list page {deep_page} by cursor, {tag}", timed(listing(cursor_params, cached), args.reps),
+        # A message or a finished chat replaces only the content token (the count stays cached);
+        # creating or deleting a conversation replaces both.
+        for tag, drop in [("miss after a new conversation (page and count)", (content_key, membership_key)),
+                          ("miss after a new message (page)", (content_key,)), ("cache hit", ())]:
+            row(f"list first page, {tag}", timed(listing({}, drop), args.reps), "p95 ≤ 20")
+            row(f"list page {deep_page} by offset, {tag}", timed(listing({"page": deep_page}, drop), args.reps))
+            row(f"list page {deep_page} by cursor, {tag}", timed(listing(cursor_params, drop), args.reps),
                 "p95 ≤ 20")
 
         rss_before = peak_rss_kib(web_pid)

@@ -29,9 +29,21 @@ _STALE_USERS = "cache_stale_users"
 _VERSION_TTL = 30 * 86_400
 
 
-def mark_user_changed(session: Session, user_id: str) -> None:
-    """Record that this transaction changes what the user's cached reads would answer."""
-    session.info.setdefault(_STALE_USERS, set()).add(user_id)
+CONTENT = "content"
+MEMBERSHIP = "membership"
+
+
+def mark_user_changed(session: Session, user_id: str, *, membership: bool = False) -> None:
+    """Record that this transaction changes what the user's cached reads would answer.
+
+    `membership=True` when conversations are created or deleted: only then does the user's
+    conversation count change, which is cached under its own token because counting a large
+    account is the most expensive part of a list page.
+    """
+    scopes = session.info.setdefault(_STALE_USERS, {}).setdefault(user_id, set())
+    scopes.add(CONTENT)
+    if membership:
+        scopes.add(MEMBERSHIP)
 
 
 class ResponseCache:
@@ -50,39 +62,45 @@ class ResponseCache:
     # ------------------------------------------------------------------ invalidation
 
     def _after_commit(self, session: Session) -> None:
-        users = session.info.pop(_STALE_USERS, None)
-        if users:
-            self.invalidate(*users)
+        stale = session.info.pop(_STALE_USERS, None)
+        if stale:
+            self.invalidate(stale)
 
     @staticmethod
     def _after_rollback(session: Session) -> None:
         session.info.pop(_STALE_USERS, None)
 
-    def invalidate(self, *user_ids: str) -> None:
+    def invalidate(self, stale: dict[str, set[str]]) -> None:
+        """Replace the version token of each (user, scope)."""
         assert self.store is not None
         try:
             pipe = self.store.r.pipeline(transaction=False)
-            for user_id in user_ids:
-                pipe.set(self._version_key(user_id), secrets.token_hex(8), ex=_VERSION_TTL)
+            for user_id, scopes in stale.items():
+                for scope in scopes:
+                    pipe.set(self._version_key(user_id, scope), secrets.token_hex(8), ex=_VERSION_TTL)
             pipe.execute()
         except RedisError as exc:  # the committed write stands; cached reads may lag by up to the TTL
-            log.warning("cache invalidation failed for %s: %s", sorted(user_ids), exc)
+            log.warning("cache invalidation failed for %s: %s", sorted(stale), exc)
+
+    def invalidate_user(self, user_id: str) -> None:
+        self.invalidate({user_id: {CONTENT, MEMBERSHIP}})
 
     # ------------------------------------------------------------------ reads
 
     def get_or_compute(self, user_id: str, name: str, params: dict[str, Any],
-                       compute: Callable[[], Any]) -> Any:
+                       compute: Callable[[], Any], scope: str = CONTENT) -> Any:
         """The cached answer for (user, name, params), computing and storing it on a miss.
 
         When Redis is unavailable the answer is computed and served uncached.
         """
         assert self.store is not None
         r = self.store.r
+        version_key = self._version_key(user_id, scope)
         try:
-            version = r.get(self._version_key(user_id))
+            version = r.get(version_key)
             if version is None:
-                r.set(self._version_key(user_id), secrets.token_hex(8), ex=_VERSION_TTL, nx=True)
-                version = r.get(self._version_key(user_id))
+                r.set(version_key, secrets.token_hex(8), ex=_VERSION_TTL, nx=True)
+                version = r.get(version_key)
             key = self._entry_key(user_id, version, name, params)
             hit = r.get(key)
         except RedisError as exc:
@@ -97,9 +115,9 @@ class ResponseCache:
             log.warning("cache write failed: %s", exc)
         return value
 
-    def _version_key(self, user_id: str) -> str:
+    def _version_key(self, user_id: str, scope: str) -> str:
         assert self.store is not None
-        return self.store.key("cache", "ver", user_id)
+        return self.store.key("cache", "ver", scope, user_id)
 
     def _entry_key(self, user_id: str, version: str | None, name: str, params: dict[str, Any]) -> str:
         assert self.store is not None

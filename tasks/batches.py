@@ -20,7 +20,6 @@ from celeryconfig import DEFAULT_QUEUE
 from models import Conversation, Job, now_ms
 from models.db import db
 from observability import bind_log_context
-from realtime.cache import mark_user_changed
 from realtime.job_events import StaleAttempt, event_log_for
 from realtime.redis_store import kv
 from tasks.completions import lease_key
@@ -163,7 +162,6 @@ class BatchRunner:
     @staticmethod
     def _save_progress(s, job: Job, progress: dict[str, Any]) -> None:
         s.execute(update(Job).where(Job.id == job.id).values(progress=dict(progress), updated_at=now_ms()))
-        mark_user_changed(s, job.user_id)
 
     def _end_cancelled(self, job: Job, attempt: int, *, undo: bool, deleted: int = 0) -> None:
         result = None if undo else {"success": False, "deleted_count": deleted}
@@ -191,7 +189,6 @@ class BatchRunner:
             progress = s.scalar(select(Job.progress).where(Job.id == job.id)) or {}
             ids = [x["id"] for x in job.payload["items"][: progress.get("done", 0)]]
             delete_conversations(s, job.user_id, ids)
-            mark_user_changed(s, job.user_id)
 
     @staticmethod
     def _finish(s, job: Job, attempt: int, status: str, result: dict | None, error: dict | None) -> None:

@@ -15,6 +15,7 @@ from sqlalchemy import Select, delete, func, literal, select, tuple_
 from sqlalchemy.orm import Session, aliased
 
 from models import Conversation, Message, new_id, now_ms
+from realtime.cache import mark_user_changed
 from web.errors import ApiError
 from web.schemas import ConversationCreate, ListQuery, MessageIn
 
@@ -198,6 +199,7 @@ def insert_conversations(s: Session, user_id: str, items: Iterable[ConversationC
     convs = [build_conversation(user_id, item, default_model) for item in items]
     s.add_all(convs)
     s.flush()
+    mark_user_changed(s, user_id, membership=True)
     return convs
 
 
@@ -208,6 +210,8 @@ def delete_conversations(s: Session, user_id: str, ids: Sequence[str]) -> int:
         deleted += s.execute(
             delete(Conversation).where(Conversation.user_id == user_id, Conversation.id.in_(chunk))
         ).rowcount
+    if deleted:
+        mark_user_changed(s, user_id, membership=True)
     return deleted
 
 

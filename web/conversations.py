@@ -16,7 +16,7 @@ from sqlalchemy.orm import selectinload
 
 from models import Conversation, Job, Message, now_ms
 from models.db import db
-from realtime.cache import mark_user_changed, response_cache
+from realtime.cache import MEMBERSHIP, mark_user_changed, response_cache
 from tasks.batches import BATCH_CREATE, BATCH_DELETE, enqueue_batch
 from web.conversation_ops import (
     assign_ids,
@@ -72,9 +72,9 @@ def _commit_or_conflict(what: str) -> None:
         raise ApiError(409, f"{what} id already exists", code="conflict") from None
 
 
-def _changed() -> None:
+def _changed(*, membership: bool = False) -> None:
     """This request's transaction changes the caller's cached lists and stats."""
-    mark_user_changed(db.session(), current_user.id)
+    mark_user_changed(db.session(), current_user.id, membership=membership)
 
 
 def _settings():
@@ -87,7 +87,8 @@ def _page(query: ListQuery) -> dict:
     user_id = current_user.id
     cache = response_cache()
     s = db.session()
-    total = cache.get_or_compute(user_id, "conversations.count", {}, lambda: count_conversations(s, user_id))
+    total = cache.get_or_compute(user_id, "conversations.count", {}, lambda: count_conversations(s, user_id),
+                                 scope=MEMBERSHIP)
     return cache.get_or_compute(user_id, "conversations.page", query.model_dump(),
                                 lambda: list_page(s, user_id, query, total))
 
@@ -117,7 +118,7 @@ def list_conversations_paginated(query: ListQuery):
 def create_conversation(body: ConversationCreate):
     conv = build_conversation(current_user.id, body, _settings().default_model)
     db.session.add(conv)
-    _changed()
+    _changed(membership=True)
     _commit_or_conflict("conversation or message")
     return conv.to_wire(with_messages=True), 201
 
@@ -154,7 +155,7 @@ def update_conversation(conversation_id: str, body: ConversationPatch):
 def delete_conversation(conversation_id: str):
     conv = owned_conversation(conversation_id)
     db.session.delete(conv)
-    _changed()
+    _changed(membership=True)
     db.session.commit()
     return "", 204
 
@@ -204,8 +205,11 @@ def batch_create(body: list[ConversationCreate]):
     if len(body) > _settings().batch_sync_limit:
         items = [item.model_dump(mode="json", exclude_none=True) for item in body]
         return _submit_batch(BATCH_CREATE, {"items": items, "count": len(items)})
-    convs = insert_conversations(s, current_user.id, body, _settings().default_model)
-    _changed()
+    try:
+        convs = insert_conversations(s, current_user.id, body, _settings().default_model)
+    except IntegrityError:  # an id was taken between the check and the insert
+        s.rollback()
+        raise ApiError(409, "a conversation or message id already exists", code="conflict") from None
     _commit_or_conflict("conversation or message")
     return {"success": True, "count": len(convs), "conversations": [c.to_wire(with_messages=True) for c in convs]}, 201
 
@@ -221,7 +225,6 @@ def batch_delete(body: list[str] | BatchIds):
     if len(ids) > _settings().batch_sync_limit:
         return _submit_batch(BATCH_DELETE, {"ids": ids, "count": len(ids)})
     deleted = delete_conversations(db.session(), current_user.id, ids)
-    _changed()
     db.session.commit()
     return {"success": True, "deleted_count": deleted}
 

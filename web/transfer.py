@@ -23,7 +23,6 @@ from sqlalchemy.orm import Session
 
 from models import Conversation, Message, new_id
 from models.db import db
-from realtime.cache import mark_user_changed
 from web.conversation_ops import insert_conversations
 from web.errors import ApiError
 from web.openapi import endpoint, validate_input
@@ -150,7 +149,6 @@ class Importer:
 
     def _insert(self, items: list[ExportedConversation]) -> None:
         insert_conversations(self.s, self.user_id, items, self.default_model)
-        mark_user_changed(self.s, self.user_id)
         self.s.commit()
 
     def _created(self, source: str, item: ExportedConversation) -> None:

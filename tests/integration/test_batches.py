@@ -180,3 +180,14 @@ def test_batch_job_resumes_after_its_last_committed_chunk(app, user):
                          .where(Conversation.user_id == user["user"]["id"]))
         assert count == 450
         db.session.remove()
+
+
+def test_cancelling_a_batch_create_leaves_nothing(api, user, worker):
+    batch = items(3000, messages=0)
+    r = api.post("/api/conversations/batch", json=batch, headers=user["headers"])
+    assert r.status_code == 202, r.text
+    job_id = r.json()["id"]
+    assert api.post(f"/api/jobs/{job_id}/cancel", headers=user["headers"]).status_code in (200, 202)
+    done = wait_job(api, job_id, user["headers"])
+    assert done["status"] == "cancelled", done
+    assert total(api, user) == 0
