@@ -34,6 +34,8 @@ class Job(Base):
     idempotency_key: Mapped[Optional[str]] = mapped_column(String(255))
     request_hash: Mapped[Optional[str]] = mapped_column(String(64))
     cancel_requested: Mapped[bool] = mapped_column(default=False)
+    # The batch a chat job belongs to (a job of kind `chat_batch` that only tracks its children).
+    parent_id: Mapped[Optional[str]] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[int] = mapped_column(default=now_ms)
     updated_at: Mapped[int] = mapped_column(default=now_ms, onupdate=now_ms)
     started_at: Mapped[Optional[int]]

@@ -27,6 +27,7 @@ from providers.retry import stream_with_retries
 from realtime.cache import mark_user_changed
 from realtime.job_events import JobEventLog, StaleAttempt, event_log_for
 from realtime.redis_store import kv
+from tasks.chat_batches import settle_parent
 
 log = logging.getLogger(__name__)
 
@@ -261,6 +262,7 @@ class CompletionRunner:
         except StaleAttempt:
             pass
         kv.r.delete(lease_key(job_id))
+        settle_parent(self.app, job_id)
 
 
 def _wait_for_redis(limit: float) -> None:

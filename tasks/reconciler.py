@@ -19,6 +19,7 @@ from models import Job, now_ms
 from models.db import db
 from realtime.redis_store import kv
 from tasks.batches import BATCH_KINDS, enqueue_batch
+from tasks.chat_batches import CHAT_BATCH, settle_batch
 from tasks.completions import enqueue_completion, lease_key
 
 # kind -> (the queue its task waits in, how to enqueue it again)
@@ -66,7 +67,17 @@ def reconcile_once(app: Flask) -> list[str]:
         for job_id, kind in stuck:
             log.warning("re-enqueueing stuck %s job %s", kind, job_id)
             _REQUEUE[kind][1](job_id)
+        _settle_stale_batches(app, running_before)
         return [job_id for job_id, _ in stuck]
+
+
+def _settle_stale_batches(app: Flask, before: int) -> None:
+    """Finish chat batches whose last child ended while Redis or the database was unavailable."""
+    parents = db.session.scalars(select(Job.id).where(
+        Job.kind == CHAT_BATCH, Job.status == "running", Job.updated_at < before).limit(100)).all()
+    db.session.remove()
+    for parent_id in parents:
+        settle_batch(app, parent_id)
 
 
 def _loop(app: Flask) -> None:

@@ -18,6 +18,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from tasks.celery_app import celery_init_app
     from web import (
         auth,
+        batches,
         conversations,
         docs,
         errors,
@@ -54,7 +55,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     for ext in (errors, request_context, security):
         ext.init_app(app)
     celery_init_app(app)
-    for blueprint in (health.bp, docs.bp, auth.bp, conversations.bp, transfer.bp, search.bp, stats.bp, jobs.bp):
+    for blueprint in (health.bp, docs.bp, auth.bp, conversations.bp, transfer.bp, search.bp, stats.bp, jobs.bp,
+                      batches.bp):
         app.register_blueprint(blueprint)
     streams.init_app(app)
     return app

@@ -20,7 +20,9 @@ from models.db import db
 from providers.registry import ProviderSelectionError
 from realtime.job_events import event_log_for
 from realtime.relay import follow, notifier_for
+from tasks.chat_batches import CHAT_BATCH, settle_parent
 from tasks.completions import enqueue_completion, provider_registry
+from web.batches import cancel_batch_job
 from web.conversations import append_message, owned_conversation
 from web.errors import ApiError, not_found
 from web.job_wire import accepted, enqueue_or_undo, job_to_wire
@@ -176,6 +178,9 @@ def cancel_job(job_id: str):
     job = owned_job(job_id)
     if job.is_terminal:
         return job_to_wire(job), 200
+    if job.kind == CHAT_BATCH:
+        cancel_batch_job(job)
+        return job_to_wire(db.session.get(Job, job.id, populate_existing=True)), 202
     s = db.session
     ts = now_ms()
     events = event_log_for(current_app)
@@ -188,10 +193,10 @@ def cancel_job(job_id: str):
     s.commit()
     if cancelled_queued:
         events.append(job.id, job.attempts, "cancelled", {"result": None})
+        settle_parent(current_app._get_current_object(), job.id)
     else:
         events.request_cancel(job.id)
-    s.refresh(job)
-    return job_to_wire(job), 202
+    return job_to_wire(db.session.get(Job, job.id, populate_existing=True)), 202
 
 
 @bp.get("/api/models")

@@ -64,6 +64,19 @@ class JobProgress(BaseModel):
     deleted: Optional[int] = None
 
 
+class RequestCounts(BaseModel):
+    """Requests of a chat batch by outcome (OpenAI's `request_counts`, plus the cancelled ones)."""
+
+    total: int
+    completed: int
+    failed: int
+    cancelled: int
+
+
+class ChatBatchResult(BaseModel):
+    request_counts: RequestCounts
+
+
 class BatchJobResult(BaseModel):
     """The result of a conversation batch job: the same body the synchronous call answers."""
 
@@ -85,8 +98,8 @@ class JobOut(BaseModel):
     updatedAt: int
     startedAt: Optional[int]
     finishedAt: Optional[int]
-    progress: Optional[JobProgress]
-    result: Optional[Union[JobResult, BatchJobResult]]
+    progress: Optional[Union[JobProgress, RequestCounts]]
+    result: Optional[Union[JobResult, BatchJobResult, ChatBatchResult]]
     error: Optional[JobError]
     links: JobLinks
 
