@@ -15,6 +15,9 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[int] = mapped_column(default=now_ms)
     updated_at: Mapped[int] = mapped_column(default=now_ms, onupdate=now_ms)
+    # Kept by database triggers on `conversations` (migration 0008), never written by the app:
+    # an O(1) total for lists and stats however large the account.
+    conversation_count: Mapped[int] = mapped_column(default=0, server_default="0")
 
     def to_wire(self) -> dict:
         return {

@@ -14,7 +14,7 @@ from typing import Any, Iterable, Sequence
 from sqlalchemy import Select, delete, func, literal, select, tuple_
 from sqlalchemy.orm import Session, aliased
 
-from models import Conversation, Message, new_id, now_ms
+from models import Conversation, Message, User, new_id, now_ms
 from realtime.cache import mark_user_changed
 from web.errors import ApiError
 from web.schemas import ConversationCreate, ListQuery, MessageIn
@@ -77,7 +77,8 @@ def _bad_cursor(why: str) -> ApiError:
 
 
 def count_conversations(s: Session, user_id: str) -> int:
-    return s.scalar(select(func.count()).select_from(Conversation).where(Conversation.user_id == user_id)) or 0
+    """The trigger-kept counter, read fresh (not from an identity-mapped `User` that may be stale)."""
+    return s.scalar(select(User.conversation_count).where(User.id == user_id)) or 0
 
 
 def list_page(s: Session, user_id: str, query: ListQuery, total: int) -> dict:
