@@ -109,6 +109,38 @@ class Settings(BaseSettings):
     flower_basic_auth: str = Field("admin:admin", description="`user:password` protecting Flower.")
     flower_port: int = Field(5555, description="Port Flower listens on.")
 
+    # --- rate limits ---
+    ratelimit_enabled: bool = Field(True, description="Apply the HTTP rate limits below (Redis storage shared by "
+                                    "every web process; fails open with a log line while Redis is down).")
+    ratelimit_default: str = Field("300/minute", description="Global limit per user (per IP when anonymous) on "
+                                   "every route without its own limit; health, metrics and WebSockets are exempt.")
+    ratelimit_chat: str = Field("10/minute", description="Chat submissions per user (`POST /api/chat`, "
+                                "`/api/chat/ai`, `/api/batches`).")
+    ratelimit_login_ip: str = Field("20/minute", description="Login attempts per client IP.")
+    ratelimit_login_account: str = Field("5/minute", description="Login attempts per account (username or email "
+                                         "in the body), whatever the IP.")
+    ratelimit_register_ip: str = Field("10/hour", description="Registrations per client IP.")
+    trusted_proxies: int = Field(0, description="Reverse proxies in front of the app whose `X-Forwarded-For` is "
+                                 "trusted for the client IP (0 = use the socket peer).")
+    provider_limits: str = Field("", description="Per-provider budget shared by all workers, e.g. "
+                                 "`openai=concurrency:50,rpm:500;anthropic=concurrency:20`; empty = unlimited.")
+    provider_limit_max_wait: float = Field(600.0, description="Longest a job waits for a provider slot before it "
+                                           "fails with `rate_limited`, seconds.")
+    provider_slot_lease: int = Field(60, description="Seconds a provider slot outlives a worker that stopped "
+                                     "renewing it (a crashed worker frees its slots after this).")
+
+    # --- observability ---
+    prometheus_multiproc_dir: str = Field(
+        "var/prometheus", description="Directory where every web and worker process of one host writes its "
+        "metrics (prometheus_client multiprocess mode); emptied by `dev.py run`, empty it on each deploy.")
+    metrics_token: str = Field("", description="Bearer token `/metrics` requires; empty = open (restrict it "
+                               "at the proxy then).")
+    sentry_dsn: str = Field("", description="Report unhandled errors of web and worker to Sentry; empty = off.")
+    sentry_release: str = Field("", description="Release reported to Sentry; empty = the API version.")
+    sentry_environment: str = Field("", description="Environment reported to Sentry; empty = `ENVIRONMENT`.")
+    sentry_traces_sample_rate: float = Field(0.0, description="Share of requests and tasks traced in Sentry "
+                                             "(0 to 1).")
+
     @model_validator(mode="after")
     def _refuse_weak_production_secrets(self) -> "Settings":
         if self.environment == "production":
