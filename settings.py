@@ -8,7 +8,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_JWT_SECRET = "dev-insecure-jwt-secret-change-me-0123456789"
@@ -126,8 +126,9 @@ class Settings(BaseSettings):
                                  "`openai=concurrency:50,rpm:500;anthropic=concurrency:20`; empty = unlimited.")
     provider_limit_max_wait: float = Field(600.0, description="Longest a job waits for a provider slot before it "
                                            "fails with `rate_limited`, seconds.")
-    provider_slot_lease: int = Field(60, description="Seconds a provider slot outlives a worker that stopped "
-                                     "renewing it (a crashed worker frees its slots after this).")
+    provider_slot_lease: int = Field(120, description="Seconds a provider slot outlives a worker that stopped "
+                                     "renewing it (a crashed worker frees its slots after this); keep it above "
+                                     "`PROVIDER_TIMEOUT`.")
 
     # --- observability ---
     prometheus_multiproc_dir: str = Field(
@@ -140,6 +141,14 @@ class Settings(BaseSettings):
     sentry_environment: str = Field("", description="Environment reported to Sentry; empty = `ENVIRONMENT`.")
     sentry_traces_sample_rate: float = Field(0.0, description="Share of requests and tasks traced in Sentry "
                                              "(0 to 1).")
+
+    @field_validator("provider_limits")
+    @classmethod
+    def _parse_provider_limits(cls, value: str) -> str:
+        from providers.limits import parse_provider_limits
+
+        parse_provider_limits(value)  # a typo fails at start-up, not in the first job
+        return value
 
     @model_validator(mode="after")
     def _refuse_weak_production_secrets(self) -> "Settings":

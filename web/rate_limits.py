@@ -61,7 +61,8 @@ def init_app(app: Flask) -> Limiter:
                                 x_proto=settings.trusted_proxies)
     limiter = Limiter(
         key_func=user_or_ip,
-        default_limits=[settings.ratelimit_default],
+        # One budget per client across the whole API (not per route), on top of the route limits below.
+        application_limits=[settings.ratelimit_default],
         storage_uri=settings.redis_url,
         storage_options={"key_prefix": settings.redis_key_prefix + "ratelimit", "socket_connect_timeout": 2,
                          "socket_timeout": 2},
