@@ -134,6 +134,9 @@ class Settings(BaseSettings):
     prometheus_multiproc_dir: str = Field(
         "var/prometheus", description="Directory where every web and worker process of one host writes its "
         "metrics (prometheus_client multiprocess mode); emptied by `dev.py run`, empty it on each deploy.")
+    worker_metrics_port: int = Field(0, description="Port where a Celery worker serves the metrics of its host "
+                                     "(for hosts that run no web process); 0 = off.")
+    worker_metrics_address: str = Field("127.0.0.1", description="Address the worker's metrics server binds.")
     metrics_token: str = Field("", description="Bearer token `/metrics` requires; empty = open (restrict it "
                                "at the proxy then).")
     sentry_dsn: str = Field("", description="Report unhandled errors of web and worker to Sentry; empty = off.")

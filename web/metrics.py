@@ -6,6 +6,7 @@ and adds the Celery queue depth read from the broker at scrape time.
 from __future__ import annotations
 
 import hmac
+import logging
 import time
 from typing import Iterator
 
@@ -17,6 +18,7 @@ from web.errors import ApiError
 from web.openapi import endpoint
 
 bp = Blueprint("metrics", __name__)
+log = logging.getLogger(__name__)
 # kombu's Redis transport keeps one list per queue and priority step (`<queue>\x06\x16<step>`).
 _PRIORITY_SUFFIXES = ("", "\x06\x163", "\x06\x166", "\x06\x169")
 
@@ -56,17 +58,38 @@ def _check_token() -> None:
                        headers={"WWW-Authenticate": "Bearer"})
 
 
+def host_registry(app: Flask):
+    """Every process's samples from the shared directory, plus the queue depth."""
+    from prometheus_client import CollectorRegistry, multiprocess
+
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    registry.register(QueueDepthCollector(app))
+    return registry
+
+
+def serve_worker_metrics(app: Flask) -> None:
+    """The same scrape from a worker, on `WORKER_METRICS_PORT`, for hosts without a web process."""
+    from prometheus_client import start_http_server
+
+    settings = app.extensions["settings"]
+    if not settings.worker_metrics_port:
+        return
+    try:
+        start_http_server(settings.worker_metrics_port, addr=settings.worker_metrics_address,
+                          registry=host_registry(app))
+    except OSError as exc:  # another worker of this host serves them already: one is enough
+        log.info("worker metrics not served by this process (%s)", exc)
+
+
 @bp.get("/metrics")
 @endpoint("Prometheus metrics of every web and worker process of this host (bearer token if `METRICS_TOKEN`)",
           tags=["health"], responses={200: ("text/plain", str)}, auth=False, errors=(401,))
 def scrape() -> Response:
-    from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
     _check_token()
-    registry = CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry)
-    registry.register(QueueDepthCollector(current_app._get_current_object()))
-    return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(host_registry(current_app._get_current_object())), mimetype=CONTENT_TYPE_LATEST)
 
 
 def route_label() -> str:

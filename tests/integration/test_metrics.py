@@ -11,7 +11,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.clients import open_job_socket
 from tests.integration.conftest import register
 from tests.integration.private_stack import PrivateStack
-from tests.support import wait_for
+from tests.support import free_port, wait_for
+
+WORKER_METRICS_PORT = free_port()
 
 
 def scrape(url: str, **headers: str) -> dict[tuple[str, tuple], float]:
@@ -37,7 +39,8 @@ def fresh(url: str, method: str, path: str, **kwargs) -> httpx.Response:
 
 @pytest.fixture(scope="module")
 def stack(stack_env, log_dir, worker):
-    with PrivateStack(stack_env, log_dir, web_workers=2, workers=2, start_workers=False) as s:
+    with PrivateStack(stack_env, log_dir, web_workers=2, workers=2, start_workers=False,
+                      WORKER_METRICS_PORT=str(WORKER_METRICS_PORT)) as s:
         yield s
 
 
@@ -106,6 +109,22 @@ def test_http_jobs_tokens_retries_and_queue_depth_are_counted_exactly(stack, fak
     assert not any(j in str(routes) for j in ids)
     assert all(r == "<unmatched>" or "/no/such" not in r for r in routes)
     assert "/metrics" not in routes
+
+
+def test_a_worker_serves_the_same_figures_for_hosts_without_a_web_process(stack):
+    worker_url = f"http://127.0.0.1:{WORKER_METRICS_PORT}"
+    wait_for(lambda: _answers(worker_url), timeout=30, what="the worker's metrics server")
+    from_worker = scrape(worker_url)
+    from_web = scrape(stack.url)
+    assert any(k[0] == "jobs_total" for k in from_web)
+    assert from_worker == from_web  # nothing happened between the two scrapes: one host, one set of figures
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url + "/metrics", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def test_open_websockets_are_summed_over_processes(stack, fake_llm):
