@@ -34,8 +34,10 @@ from tests.support import (
 )
 
 STRONG_PASSWORD = "Str0ng!Passw0rd"
+# The suite registers many users and submits many chats from one IP, in every stack it starts; the
+# limits get their own tests on servers of their own (test_rate_limits.py).
 GENEROUS_RATE_LIMITS = {name: "1000000/minute" for name in (
-    "RATELIMIT_DEFAULT", "RATELIMIT_CHAT", "RATELIMIT_LOGIN_IP", "RATELIMIT_LOGIN_ACCOUNT", "RATELIMIT_REGISTER_IP")}
+    "ratelimit_default", "ratelimit_chat", "ratelimit_login_ip", "ratelimit_login_account", "ratelimit_register_ip")}
 
 
 def _pg_answers(url: str) -> bool:
@@ -114,6 +116,7 @@ def settings(database_url: str, redis_prefix: str, redis_url: str) -> Settings:
         redis_key_prefix=redis_prefix,
         jwt_secret_key="test-secret-" + "x" * 40,
         prometheus_multiproc_dir=tempfile.mkdtemp(prefix="chat-studio-test-metrics-"),
+        **GENEROUS_RATE_LIMITS,
     )
 
 
@@ -154,9 +157,6 @@ def stack_env(settings: Settings, fake_llm: FakeLLMServer) -> dict[str, str]:
         OPENAI_API_KEY="sk-fake", OPENAI_BASE_URL=fake_llm.base_url + "/v1",
         ANTHROPIC_API_KEY="ak-fake", ANTHROPIC_BASE_URL=fake_llm.base_url,
         DEFAULT_PROVIDER="demo", PROVIDER_BACKOFF_INITIAL="0.05", PROVIDER_BACKOFF_MAX="2",
-        # The suite registers many users and submits many chats from one IP; the limits get their
-        # own tests on a server of their own (test_rate_limits.py).
-        **GENEROUS_RATE_LIMITS,
     )
 
 

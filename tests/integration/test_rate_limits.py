@@ -129,3 +129,27 @@ def test_global_limit_per_user_and_exempt_routes(stack):
         answers = _burst(stack, 35, "GET", path, headers={"X-Forwarded-For": ip})
         assert {r.status_code for r in answers} == {200}, path
         assert "X-RateLimit-Limit" not in answers[0].headers
+
+
+def test_limits_fail_open_while_redis_is_down(stack_env, log_dir):
+    import shutil
+
+    from scripts.run_stack import start_private_redis
+
+    redis_proc, redis_url, workdir = start_private_redis()
+    try:
+        with PrivateStack(stack_env, log_dir, web_workers=1, workers=0, REDIS_URL=redis_url,
+                          RATELIMIT_LOGIN_IP="2/minute", RATELIMIT_LOGIN_ACCOUNT="2/minute") as s:
+            body = {"username": "nobody-at-all", "password": "Wr0ng!password"}
+            assert [httpx.post(s.url + "/api/auth/login", json=body).status_code for _ in range(3)] == [401, 401, 429]
+            redis_proc.terminate()
+            redis_proc.wait(10)
+            # The limiter's store is gone: logins (which need only the database) still get their answer.
+            answers = [httpx.post(s.url + "/api/auth/login", json=body) for _ in range(3)]
+            assert [r.status_code for r in answers] == [401, 401, 401], [r.text for r in answers]
+            assert "Failed to rate limit" in s.logs()
+    finally:
+        if redis_proc.poll() is None:
+            redis_proc.terminate()
+            redis_proc.wait(10)
+        shutil.rmtree(workdir, ignore_errors=True)
