@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,12 @@ def configure_metrics(settings: Settings) -> None:
     path = metrics_dir(settings)
     path.mkdir(parents=True, exist_ok=True)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
+    values = sys.modules.get("prometheus_client.values")
+    if values is not None:
+        # Imported already (the `celery` command loads Flower's plugin, and with it prometheus_client,
+        # before our app): it chose in-memory storage then. Our metrics are built later, on first use,
+        # and take the value class from this module attribute, so choosing again here is enough.
+        values.ValueClass = values.get_value_class()
 
 
 def reset_metrics_dir(settings: Settings) -> None:
