@@ -112,6 +112,10 @@ class Settings(BaseSettings):
     # --- rate limits ---
     ratelimit_enabled: bool = Field(True, description="Apply the HTTP rate limits below (Redis storage shared by "
                                     "every web process; fails open with a log line while Redis is down).")
+    ratelimit_strategy: Literal["moving-window", "sliding-window-counter", "fixed-window"] = Field(
+        "moving-window", description="How limits count: `moving-window` is exact (a Redis list per key, its cost "
+        "grows with the limit's size), `sliding-window-counter` is two counters (constant cost, approximate), "
+        "`fixed-window` allows a double burst at window edges.")
     ratelimit_default: str = Field("300/minute", description="Global limit per user (per IP when anonymous) on "
                                    "every route without its own limit; health, metrics and WebSockets are exempt.")
     ratelimit_chat: str = Field("10/minute", description="Chat submissions per user (`POST /api/chat`, "

@@ -1,6 +1,8 @@
-"""What the operations layer costs a request: the same authenticated GET against two servers of one
-stack, one with the rate limits on (two Redis round trips: the global budget) and one with them off
-(`RATELIMIT_ENABLED=false`); both record HTTP metrics. Then the time of a `/metrics` scrape.
+"""What the operations layer costs a request: the same authenticated GET against servers of one
+stack with the rate limits off (`RATELIMIT_ENABLED=false`) and on, under each counting strategy
+(the global budget: a hit, and a read for the headers); all record HTTP metrics. Then the time of
+a `/metrics` scrape. The budget is 100,000/minute, so the moving window's list grows to every
+request of the last minute: the strategy's worst case.
 
     .venv/bin/python bench/bench_ops.py [--requests 2000]
 """
@@ -35,17 +37,20 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=2000, help="requests per server, in 5 interleaved rounds")
     args = ap.parse_args()
     with BenchStack() as stack:
-        off = stack.start_web(workers=1, RATELIMIT_ENABLED="false")
-        on = stack.start_web(workers=1)
+        budget = {"RATELIMIT_DEFAULT": "100000/minute"}
+        servers = {"limits off": stack.start_web(workers=1, RATELIMIT_ENABLED="false")}
+        for strategy in ("moving-window", "sliding-window-counter", "fixed-window"):
+            servers[strategy] = stack.start_web(workers=1, RATELIMIT_STRATEGY=strategy, **budget)
+        on = servers["moving-window"]
         with httpx.Client(base_url=on, timeout=30) as api:
             user = register(api, "benchops")
         path = "/api/conversations?page_size=1"
-        for url in (off, on):
+        for url in servers.values():
             timed_gets(url, user["headers"], 100, path)  # warm-up: connections, caches
-        results: dict[str, list[float]] = {"limits off": [], "limits on": []}
-        for _ in range(5):  # interleaved, so drift on a shared machine hits both alike
-            results["limits off"] += timed_gets(off, user["headers"], args.requests // 5, path)
-            results["limits on"] += timed_gets(on, user["headers"], args.requests // 5, path)
+        results: dict[str, list[float]] = {name: [] for name in servers}
+        for _ in range(5):  # interleaved, so drift on a shared machine hits all alike
+            for name, url in servers.items():
+                results[name] += timed_gets(url, user["headers"], args.requests // 5, path)
         scrapes = []
         for _ in range(50):
             t0 = time.perf_counter()
@@ -53,10 +58,10 @@ def main() -> None:
             scrapes.append((time.perf_counter() - t0) * 1000)
             assert r.status_code == 200
     print(f"GET {path}, {args.requests} sequential requests per server, 1 gunicorn worker each")
+    base = pct(results["limits off"], 50)
     for name, values in results.items():
-        print(f"  {name:<11} p50 {pct(values, 50):6.2f} ms   p99 {pct(values, 99):6.2f} ms")
-    diff = pct(results["limits on"], 50) - pct(results["limits off"], 50)
-    print(f"  rate limiting adds {diff:+.2f} ms at p50")
+        extra = "" if name == "limits off" else f"   ({pct(values, 50) - base:+.2f} ms at p50)"
+        print(f"  {name:<23} p50 {pct(values, 50):6.2f} ms   p99 {pct(values, 99):6.2f} ms{extra}")
     print(f"/metrics scrape ({len(r.content)} bytes): p50 {pct(scrapes, 50):.2f} ms   p99 {pct(scrapes, 99):.2f} ms")
 
 

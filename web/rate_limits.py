@@ -1,6 +1,7 @@
 """HTTP rate limits (Flask-Limiter on Redis, so every web process shares the same counters).
 
-Limits use the moving-window strategy: no burst of twice the limit across a window boundary.
+Limits use the moving-window strategy by default: exact, no burst of twice the limit across a
+window boundary (`RATELIMIT_STRATEGY` trades that for constant cost on very large limits).
 Which limit guards which route is declared here, in one table, rather than on each view. A
 breach answers 429 in our error envelope with `Retry-After` and `X-RateLimit-*` headers. If
 Redis is unreachable the limiter lets requests through and logs the failure (fail open: an
@@ -66,7 +67,7 @@ def init_app(app: Flask) -> Limiter:
         storage_uri=settings.redis_url,
         storage_options={"key_prefix": settings.redis_key_prefix + "ratelimit", "socket_connect_timeout": 2,
                          "socket_timeout": 2},
-        strategy="moving-window",
+        strategy=settings.ratelimit_strategy,
         headers_enabled=True,
         swallow_errors=True,
         enabled=settings.ratelimit_enabled,
