@@ -30,6 +30,7 @@ WINDOW_MS = 60_000
 _ACQUIRE = """
 local now = tonumber(ARGV[1])
 if not now then
+  if redis.replicate_commands then redis.replicate_commands() end  -- Redis < 5: writes after TIME
   local t = redis.call('TIME')
   now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
@@ -59,6 +60,7 @@ return {1, 0}
 _RENEW = """
 local now = tonumber(ARGV[1])
 if not now then
+  if redis.replicate_commands then redis.replicate_commands() end  -- Redis < 5: writes after TIME
   local t = redis.call('TIME')
   now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
