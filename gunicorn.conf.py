@@ -18,3 +18,11 @@ def post_fork(server, worker):  # noqa: ARG001 - gunicorn hook signature
     from psycogreen.gevent import patch_psycopg
 
     patch_psycopg()
+
+
+def child_exit(server, worker):  # noqa: ARG001 - gunicorn hook signature
+    # A dead worker's live gauges (open WebSockets) must stop counting in /metrics.
+    from metrics import mark_process_dead
+    from settings import get_settings
+
+    mark_process_dead(get_settings(), worker.pid)

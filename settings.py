@@ -8,7 +8,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_JWT_SECRET = "dev-insecure-jwt-secret-change-me-0123456789"
@@ -108,6 +108,54 @@ class Settings(BaseSettings):
     celery_visibility_timeout: int = Field(3600, description="Seconds before an unacknowledged task is redelivered.")
     flower_basic_auth: str = Field("admin:admin", description="`user:password` protecting Flower.")
     flower_port: int = Field(5555, description="Port Flower listens on.")
+
+    # --- rate limits ---
+    ratelimit_enabled: bool = Field(True, description="Apply the HTTP rate limits below (Redis storage shared by "
+                                    "every web process; fails open with a log line while Redis is down).")
+    ratelimit_strategy: Literal["moving-window", "sliding-window-counter", "fixed-window"] = Field(
+        "moving-window", description="How limits count: `moving-window` is exact (a Redis list per key, its cost "
+        "grows with the limit's size), `sliding-window-counter` is two counters (constant cost, approximate), "
+        "`fixed-window` allows a double burst at window edges.")
+    ratelimit_default: str = Field("300/minute", description="Global limit per user (per IP when anonymous) on "
+                                   "every route without its own limit; health, metrics and WebSockets are exempt.")
+    ratelimit_chat: str = Field("10/minute", description="Chat submissions per user (`POST /api/chat`, "
+                                "`/api/chat/ai`, `/api/batches`).")
+    ratelimit_login_ip: str = Field("20/minute", description="Login attempts per client IP.")
+    ratelimit_login_account: str = Field("5/minute", description="Login attempts per account (username or email "
+                                         "in the body), whatever the IP.")
+    ratelimit_register_ip: str = Field("10/hour", description="Registrations per client IP.")
+    trusted_proxies: int = Field(0, description="Reverse proxies in front of the app whose `X-Forwarded-For` is "
+                                 "trusted for the client IP (0 = use the socket peer).")
+    provider_limits: str = Field("", description="Per-provider budget shared by all workers, e.g. "
+                                 "`openai=concurrency:50,rpm:500;anthropic=concurrency:20`; empty = unlimited.")
+    provider_limit_max_wait: float = Field(600.0, description="Longest a job waits for a provider slot before it "
+                                           "fails with `rate_limited`, seconds.")
+    provider_slot_lease: int = Field(120, description="Seconds a provider slot outlives a worker that stopped "
+                                     "renewing it (a crashed worker frees its slots after this); keep it above "
+                                     "`PROVIDER_TIMEOUT`.")
+
+    # --- observability ---
+    prometheus_multiproc_dir: str = Field(
+        "var/prometheus", description="Directory where every web and worker process of one host writes its "
+        "metrics (prometheus_client multiprocess mode); emptied by `dev.py run`, empty it on each deploy.")
+    worker_metrics_port: int = Field(0, description="Port where a Celery worker serves the metrics of its host "
+                                     "(for hosts that run no web process); 0 = off.")
+    worker_metrics_address: str = Field("127.0.0.1", description="Address the worker's metrics server binds.")
+    metrics_token: str = Field("", description="Bearer token `/metrics` requires; empty = open (restrict it "
+                               "at the proxy then).")
+    sentry_dsn: str = Field("", description="Report unhandled errors of web and worker to Sentry; empty = off.")
+    sentry_release: str = Field("", description="Release reported to Sentry; empty = the API version.")
+    sentry_environment: str = Field("", description="Environment reported to Sentry; empty = `ENVIRONMENT`.")
+    sentry_traces_sample_rate: float = Field(0.0, description="Share of requests and tasks traced in Sentry "
+                                             "(0 to 1).")
+
+    @field_validator("provider_limits")
+    @classmethod
+    def _parse_provider_limits(cls, value: str) -> str:
+        from providers.limits import parse_provider_limits
+
+        parse_provider_limits(value)  # a typo fails at start-up, not in the first job
+        return value
 
     @model_validator(mode="after")
     def _refuse_weak_production_secrets(self) -> "Settings":

@@ -3,6 +3,7 @@ Celery workers and (optionally) the fake vendor server, all removed on exit."""
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tempfile
 import uuid
@@ -35,8 +36,13 @@ class BenchStack:
         self.log_dir = Path(tempfile.mkdtemp(prefix="chat-bench-logs-"))
         self.database_url = ""
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "ANTHROPIC_"))}
-        self.env.update(REDIS_URL=REDIS_URL, REDIS_KEY_PREFIX=self.prefix,
-                        ENVIRONMENT="test", JWT_SECRET_KEY="bench-" + "k" * 40, LOG_LEVEL="WARNING", **env)
+        self.metrics_dir = tempfile.mkdtemp(prefix="chat-bench-metrics-")
+        # Benchmarks drive far more traffic from one client than the production rate limits allow.
+        generous = {name: "100000000/minute" for name in ("RATELIMIT_DEFAULT", "RATELIMIT_CHAT", "RATELIMIT_LOGIN_IP",
+                                                          "RATELIMIT_LOGIN_ACCOUNT", "RATELIMIT_REGISTER_IP")}
+        self.env.update(REDIS_URL=REDIS_URL, REDIS_KEY_PREFIX=self.prefix, PROMETHEUS_MULTIPROC_DIR=self.metrics_dir,
+                        ENVIRONMENT="test", JWT_SECRET_KEY="bench-" + "k" * 40, LOG_LEVEL="WARNING",
+                        **{**generous, **env})
         self.procs: list[Proc] = []
         self.url = ""
 
@@ -45,9 +51,9 @@ class BenchStack:
         self.env["DATABASE_URL"] = self.database_url
         return self
 
-    def start_web(self, workers: int = 2) -> str:
+    def start_web(self, workers: int = 2, **env: str) -> str:
         port = free_port()
-        proc = Proc(f"web-{port}", gunicorn_argv(port, workers), self.env, self.log_dir).start()
+        proc = Proc(f"web-{port}", gunicorn_argv(port, workers), {**self.env, **env}, self.log_dir).start()
         self.procs.append(proc)
         self.url = f"http://127.0.0.1:{port}"
         wait_http_ok(self.url + "/readyz", proc)
@@ -64,3 +70,4 @@ class BenchStack:
             proc.stop()
         drop_database(PG_ADMIN_URL, self.db_name)
         delete_redis_prefix(REDIS_URL, self.prefix)
+        shutil.rmtree(self.metrics_dir, ignore_errors=True)

@@ -64,6 +64,17 @@ def procfile() -> dict[str, str]:
     return entries
 
 
+def _reset_metrics(env: dict[str, str]) -> None:
+    """Counters of a previous run must not add up with this one (no process of ours runs yet)."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from metrics import reset_metrics_dir
+    from settings import Settings
+
+    reset_metrics_dir(Settings(**{k.lower(): v for k, v in env.items()
+                                  if k.lower() == "prometheus_multiproc_dir"}))
+
+
 def _interrupt(*_args: object) -> None:
     raise KeyboardInterrupt
 
@@ -99,6 +110,7 @@ def main() -> int:
     entries = procfile()
     try:
         subprocess.run(["sh", "-c", entries["release"]], cwd=ROOT, env=env, check=True)
+        _reset_metrics(env)
         for name in ("web", "worker", "flower"):
             procs.append(subprocess.Popen(["sh", "-c", "exec " + entries[name]], cwd=ROOT, env=env,
                                           start_new_session=True))

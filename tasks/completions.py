@@ -23,11 +23,13 @@ from models import Conversation, Job, Message, now_ms
 from models.db import db
 from observability import bind_log_context
 from providers.base import ChatMessage, CompletionRequest, ProviderError, Usage
+from providers.limits import LimitedProvider, ProviderLimiter
 from providers.retry import stream_with_retries
 from realtime.cache import mark_user_changed
 from realtime.job_events import JobEventLog, StaleAttempt, event_log_for
 from realtime.redis_store import kv
 from tasks.chat_batches import settle_parent
+from tasks.job_metrics import JobMetrics
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +64,7 @@ class CompletionRunner:
         self.app = app
         self.settings = app.extensions["settings"]
         self.events: JobEventLog = event_log_for(app)
+        self.job_metrics: JobMetrics | None = None
 
     # ---------------------------------------------------------------- claim
 
@@ -78,6 +81,7 @@ class CompletionRunner:
                 self._finish(s, job, job.attempts, "cancelled", result=None, error=None)
                 s.commit()
                 self._terminal(job_id, job.attempts, "cancelled", {"result": None})
+                JobMetrics(job.payload).finished("cancelled")
                 return None
             if job.attempts >= self.settings.job_max_attempts:
                 err = {"code": "attempts_exhausted",
@@ -85,6 +89,7 @@ class CompletionRunner:
                 self._finish(s, job, job.attempts, "failed", result=None, error=err)
                 s.commit()
                 self._terminal(job_id, job.attempts, "failed", {"error": err})
+                JobMetrics(job.payload).finished("failed")
                 return None
             job.attempts += 1
             job.status = "running"
@@ -117,6 +122,9 @@ class CompletionRunner:
         if not self.events.claim(job_id, attempt):
             return
         payload = job.payload
+        self.job_metrics = jm = JobMetrics(payload)
+        jm.started_running(job)
+        log.info("job started: attempt %s, %s/%s", attempt, payload["provider"], payload["model"])
         content: list[str] = []
         usage: Usage | None = None
         state: dict[str, Any] = {"cancelled": False, "streaming": False}
@@ -128,6 +136,8 @@ class CompletionRunner:
                 "restarted": attempt > 1, "provider": payload["provider"], "model": payload["model"]})
             watchdog.start()
             provider, model = provider_registry(self.app).resolve(payload["provider"], payload["model"])
+            provider = LimitedProvider(provider, ProviderLimiter.from_app(self.app), lambda: state["cancelled"],
+                                       _Cancelled, on_wait=jm.slot_waited)
             request = CompletionRequest(
                 model=model,
                 messages=[ChatMessage(m["role"], m["content"]) for m in payload["messages"]],
@@ -137,6 +147,7 @@ class CompletionRunner:
             )
 
             def on_retry(err: ProviderError, retry_no: int, had_output: bool) -> None:
+                jm.retried(err)
                 if had_output:
                     content.clear()
                 self.events.append(job_id, attempt, "retry", {
@@ -155,6 +166,7 @@ class CompletionRunner:
                     if chunk.usage is not None:
                         usage = chunk.usage
                     if chunk.text:
+                        jm.token()
                         content.append(chunk.text)
                         _seq, cancel = self.events.append(job_id, attempt, "token", {"text": chunk.text})
                         if cancel:
@@ -172,6 +184,7 @@ class CompletionRunner:
         except _Cancelled:
             self._complete(job, attempt, "cancelled", "".join(content), usage)
         except ProviderError as exc:
+            jm.provider_failed(exc)
             self._fail(job, attempt, {"code": exc.code, "message": str(exc), "provider": exc.provider,
                                       "status": exc.status})
         except RedisError:
@@ -239,6 +252,8 @@ class CompletionRunner:
                 s.execute(update(Conversation).where(Conversation.id == conv_id).values(updated_at=ts))
                 mark_user_changed(s, job.user_id)
             s.commit()
+            if self.job_metrics is not None:
+                self.job_metrics.finished(status, usage)
         except IntegrityError:  # the answer for this job is already stored
             s.rollback()
             return
@@ -254,6 +269,8 @@ class CompletionRunner:
         finally:
             db.session.remove()
         if done:
+            if self.job_metrics is not None:
+                self.job_metrics.finished("failed")
             self._terminal(job.id, attempt, "failed", {"error": error})
 
     def _terminal(self, job_id: str, attempt: int, type_: str, data: dict) -> None:

@@ -9,10 +9,16 @@ API_VERSION = "0.1.0"
 
 
 def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or get_settings()
+    from metrics import configure_metrics
+
+    configure_metrics(settings)  # before anything imports prometheus_client
+
     from flask_compress import Compress
 
+    from error_reporting import init_sentry
     from models.db import Database
-    from observability import configure_logging
+    from observability import configure_logging, init_celery_context
     from realtime.cache import ResponseCache
     from realtime.redis_store import RedisStore
     from tasks.celery_app import celery_init_app
@@ -24,6 +30,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         errors,
         health,
         jobs,
+        metrics,
+        rate_limits,
         request_context,
         search,
         security,
@@ -32,8 +40,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         transfer,
     )
 
-    settings = settings or get_settings()
     configure_logging(settings.log_level)
+    init_sentry(settings, release_default=API_VERSION)
     app = Flask(__name__)
     app.config.update(
         MAX_CONTENT_LENGTH=settings.max_content_length,
@@ -52,11 +60,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     RedisStore().init_app(app)
     ResponseCache().init_app(app)
     Compress(app)
-    for ext in (errors, request_context, security):
+    for ext in (metrics, errors, request_context, security):
         ext.init_app(app)
-    celery_init_app(app)
+    init_celery_context(celery_init_app(app))
     for blueprint in (health.bp, docs.bp, auth.bp, conversations.bp, transfer.bp, search.bp, stats.bp, jobs.bp,
                       batches.bp):
         app.register_blueprint(blueprint)
     streams.init_app(app)
+    rate_limits.init_app(app)  # wraps registered views: after every blueprint
     return app

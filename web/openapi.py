@@ -19,6 +19,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic.json_schema import models_json_schema
 
 from web.errors import ApiError, validation_details
+from web.rate_limits import EXEMPT_ENDPOINTS as RATE_LIMIT_EXEMPT
 
 _REF = "#/components/schemas/{model}"
 
@@ -231,6 +232,8 @@ def build_document(app: Flask, title: str, version: str) -> dict[str, Any]:
             if doc.auth:
                 error_statuses.add(401)
                 op["security"] = [{"bearerAuth": []}]
+            if rule.endpoint not in RATE_LIMIT_EXEMPT:
+                error_statuses.add(429)
             for status in sorted(error_statuses):
                 op["responses"][str(status)] = {
                     "description": _STATUS_TEXT.get(status, "Error"),

@@ -21,6 +21,7 @@ from flask_jwt_extended import decode_token
 from flask_sock import Sock
 from sqlalchemy import select
 
+from metrics import metrics
 from models import Job, User
 from models.db import db
 from realtime.job_events import JobEvent, event_log_for
@@ -109,6 +110,11 @@ def _guard_websockets() -> None:
 
 @sock.route("/ws/jobs/<job_id>", bp=bp)
 def job_socket(ws, job_id: str) -> None:
+    with metrics().open_websockets.track_inprogress():
+        _relay_to_socket(ws, job_id)
+
+
+def _relay_to_socket(ws, job_id: str) -> None:
     app = current_app._get_current_object()
     for event in follow(event_log_for(app), notifier_for(app), job_id, g.stream_after, idle_timeout=5.0,
                         finished=terminal_from_row(app, job_id)):

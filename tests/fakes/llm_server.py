@@ -9,6 +9,7 @@ each token the server's send time (epoch seconds), for latency measurements. Fau
 scripted per request through `script([...])` or `POST /_control/script`:
 `{"status": 429, "retry_after": 1}`, `{"status": 500}`, `{"status": 401}`,
 `{"status": 400, "context_window": true}`, `{"hang": 30}`, `{"drop_after_tokens": 3}`.
+It counts the completion requests it answers at once (`max_in_flight`), to check budgets.
 """
 from __future__ import annotations
 
@@ -140,12 +141,17 @@ class _Handler(BaseHTTPRequestHandler):
             return
         body = self._json_body()
         self.server.record(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
-        if self.path.endswith("/chat/completions"):
-            self._openai(body)
-        elif self.path.endswith("/v1/messages"):
-            self._anthropic(body)
-        else:
+        if not self.path.endswith(("/chat/completions", "/v1/messages")):
             self._send_json(404, {"error": {"message": "not found"}})
+            return
+        self.server.enter()
+        try:
+            if self.path.endswith("/chat/completions"):
+                self._openai(body)
+            else:
+                self._anthropic(body)
+        finally:
+            self.server.leave()
 
     def _openai(self, body: dict) -> None:
         behaviour = self._fault("openai")
@@ -229,8 +235,19 @@ class _Server(ThreadingHTTPServer):
         self.models = models
         self.requests: list[dict] = []
         self.disconnects = 0
+        self.in_flight = 0  # completion requests being answered right now
+        self.max_in_flight = 0  # the most at any one time since the last reset
         self._script: deque[dict] = deque()
         self._lock = threading.Lock()
+
+    def enter(self) -> None:
+        with self._lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+    def leave(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
 
     def script(self, behaviours: list[dict]) -> None:
         with self._lock:
@@ -264,6 +281,15 @@ class FakeLLMServer:
     @property
     def disconnects(self) -> int:
         return self._server.disconnects
+
+    @property
+    def max_in_flight(self) -> int:
+        """The most completion requests answered at once since `reset_in_flight()`."""
+        return self._server.max_in_flight
+
+    def reset_in_flight(self) -> None:
+        with self._server._lock:
+            self._server.max_in_flight = self._server.in_flight
 
     def script(self, behaviours: list[dict]) -> None:
         self._server.script(behaviours)

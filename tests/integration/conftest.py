@@ -34,6 +34,10 @@ from tests.support import (
 )
 
 STRONG_PASSWORD = "Str0ng!Passw0rd"
+# The suite registers many users and submits many chats from one IP, in every stack it starts; the
+# limits get their own tests on servers of their own (test_rate_limits.py).
+GENEROUS_RATE_LIMITS = {name: "1000000/minute" for name in (
+    "ratelimit_default", "ratelimit_chat", "ratelimit_login_ip", "ratelimit_login_account", "ratelimit_register_ip")}
 
 
 def _pg_answers(url: str) -> bool:
@@ -111,6 +115,8 @@ def settings(database_url: str, redis_prefix: str, redis_url: str) -> Settings:
         redis_url=redis_url,
         redis_key_prefix=redis_prefix,
         jwt_secret_key="test-secret-" + "x" * 40,
+        prometheus_multiproc_dir=tempfile.mkdtemp(prefix="chat-studio-test-metrics-"),
+        **GENEROUS_RATE_LIMITS,
     )
 
 
