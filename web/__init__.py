@@ -19,12 +19,15 @@ def create_app(settings: Settings | None = None) -> Flask:
     from web import (
         auth,
         batches,
+        chat_sockets,
         conversations,
+        deliveries,
         docs,
         errors,
         health,
         jobs,
         request_context,
+        rooms,
         search,
         security,
         stats,
@@ -56,7 +59,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         ext.init_app(app)
     celery_init_app(app)
     for blueprint in (health.bp, docs.bp, auth.bp, conversations.bp, transfer.bp, search.bp, stats.bp, jobs.bp,
-                      batches.bp):
+                      batches.bp, rooms.bp, deliveries.bp):
         app.register_blueprint(blueprint)
     streams.init_app(app)
+    chat_sockets.init_app(app)
     return app
