@@ -82,7 +82,7 @@ def redeliver(user_id: str, delivery_ids: list[str]) -> dict[str, int]:
         rows = s.scalars(
             select(Delivery).where(Delivery.id.in_(delivery_ids), Delivery.user_id == user_id,
                                    Delivery.state == "pending", Delivery.next_attempt_at <= now)
-            .order_by(Delivery.message_id).with_for_update(skip_locked=True)
+            .order_by(Delivery.message_id).with_for_update(skip_locked=True, of=Delivery)
         ).all()
         for d in rows:
             if d.attempts >= settings.chat_max_delivery_attempts:

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import queue
+import threading
 import time
 from typing import Callable
 
@@ -15,19 +17,55 @@ def ws_url(base_url: str, path: str) -> str:
 
 
 class ChatClient:
-    """One socket. `received` keeps every message frame in arrival order (duplicates included)."""
+    """One socket read by a background thread (which also answers the server's pings, as a browser
+    does). `received` keeps every message frame in arrival order, duplicates included."""
 
     def __init__(self, base_url: str, path: str, token: str, *, auto_ack: bool = True, origin: str | None = None,
-                 wait_ready: bool = True, timeout: float = 15) -> None:
+                 wait_ready: bool = True, timeout: float = 15, reader: bool = True, sockopt: tuple = ()) -> None:
         headers = [f"Authorization: Bearer {token}"]
         kwargs = {"origin": origin} if origin else {"suppress_origin": True}
-        self.ws = websocket.create_connection(ws_url(base_url, path), timeout=timeout, header=headers, **kwargs)
+        self.ws = websocket.create_connection(ws_url(base_url, path), timeout=timeout, header=headers,
+                                              enable_multithread=True, sockopt=sockopt, **kwargs)
         self.auto_ack = auto_ack
         self.frames: list[dict] = []
         self.received: list[dict] = []
         self.ready: dict | None = None
+        self.close_status: int | None = None
+        self.closed = threading.Event()
+        self._inbox: queue.Queue = queue.Queue()
+        if reader:
+            self.ws.settimeout(None)
+            threading.Thread(target=self._read, daemon=True).start()
         if wait_ready:
             self.until(lambda f: f["type"] == "ready", what="ready")
+
+    def _read(self) -> None:
+        try:
+            while True:
+                opcode, data = self.ws.recv_data(control_frame=True)
+                if opcode == websocket.ABNF.OPCODE_CLOSE:
+                    self.close_status = int.from_bytes(data[:2], "big") if len(data) >= 2 else None
+                    break
+                if opcode == websocket.ABNF.OPCODE_TEXT:
+                    frame = json.loads(data)
+                    self._record(frame)
+                    self._inbox.put(frame)
+        except Exception:
+            pass
+        finally:
+            self.closed.set()
+
+    def _record(self, frame: dict) -> None:
+        self.frames.append(frame)
+        if frame["type"] == "ready":
+            self.ready = frame
+        if frame["type"] in MESSAGE_TYPES:
+            self.received.append(frame)
+            if self.auto_ack:
+                try:
+                    self.ack([frame["id"]])
+                except Exception:
+                    pass
 
     def send(self, frame: dict | str) -> None:
         self.ws.send(frame if isinstance(frame, str) else json.dumps(frame))
@@ -38,22 +76,6 @@ class ChatClient:
     def ack(self, ids: list[int]) -> None:
         self.send({"type": "ack", "ids": ids})
 
-    def recv(self, timeout: float | None = None) -> dict:
-        if timeout is not None:
-            self.ws.settimeout(timeout)
-        raw = self.ws.recv()
-        if not raw:
-            raise websocket.WebSocketConnectionClosedException("closed")
-        frame = json.loads(raw)
-        self.frames.append(frame)
-        if frame["type"] == "ready":
-            self.ready = frame
-        if frame["type"] in MESSAGE_TYPES:
-            self.received.append(frame)
-            if self.auto_ack:
-                self.ack([frame["id"]])
-        return frame
-
     def until(self, predicate: Callable[[dict], bool], timeout: float = 20, what: str = "frame") -> dict:
         deadline = time.monotonic() + timeout
         while True:
@@ -61,32 +83,31 @@ class ChatClient:
             if left <= 0:
                 raise AssertionError(f"no {what} within {timeout}s; got {self.frames[-5:]}")
             try:
-                frame = self.recv(timeout=left)
-            except websocket.WebSocketTimeoutException:
+                frame = self._inbox.get(timeout=min(left, 0.5))
+            except queue.Empty:
+                if self.closed.is_set() and self._inbox.empty():
+                    raise AssertionError(f"socket closed ({self.close_status}) before {what}; got {self.frames[-5:]}")
                 continue
             if predicate(frame):
                 return frame
 
     def messages_until(self, count: int, timeout: float = 30, key: str = "id") -> list[dict]:
-        """Receive until `count` distinct messages arrived; returns them de-duplicated, first copy first."""
-        self.until(lambda _f: len(unique(self.received, key)) >= count, timeout, what=f"{count} messages") \
-            if len(unique(self.received, key)) < count else None
+        """Wait until `count` distinct messages arrived; returns them de-duplicated, first copy first."""
+        deadline = time.monotonic() + timeout
+        while len(unique(self.received, key)) < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{len(unique(self.received, key))} of {count} messages after {timeout}s")
+            if self.closed.is_set():
+                raise AssertionError(f"socket closed ({self.close_status}) with "
+                                     f"{len(unique(self.received, key))} of {count} messages")
+            time.sleep(0.02)
         return unique(self.received, key)
 
     def close_code(self, timeout: float = 15) -> int | None:
-        """Read until the server closes; returns its close code."""
-        self.ws.settimeout(timeout)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                opcode, data = self.ws.recv_data(control_frame=True)
-            except websocket.WebSocketConnectionClosedException:
-                return None
-            if opcode == websocket.ABNF.OPCODE_CLOSE:
-                return int.from_bytes(data[:2], "big") if len(data) >= 2 else None
-            if opcode == websocket.ABNF.OPCODE_TEXT:
-                self.frames.append(json.loads(data))
-        raise AssertionError("server did not close the socket")
+        """Wait until the server closes; returns its close code (None: cut without one)."""
+        if not self.closed.wait(timeout):
+            raise AssertionError("server did not close the socket")
+        return self.close_status
 
     def kill(self) -> None:
         """Drop the TCP connection without a close handshake, as a crash or a network cut would."""
@@ -94,11 +115,10 @@ class ChatClient:
             self.ws.sock.shutdown(2)
         except OSError:
             pass
-        self.ws.sock.close()
 
     def close(self) -> None:
         try:
-            self.ws.close()
+            self.ws.close(timeout=2)
         except Exception:
             pass
 
