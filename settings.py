@@ -101,6 +101,8 @@ class Settings(BaseSettings):
                                     "closes the socket with 1009.")
     ws_compression: bool = Field(False, description="Negotiate permessage-deflate on chat sockets (costs ~90 KiB "
                                  "per socket).")
+    ws_socket_send_buffer: int = Field(0, description="Kernel send buffer (SO_SNDBUF) of each chat socket in "
+                                       "bytes; 0 = the OS default (autotuned, up to megabytes per socket).")
     chat_max_content_chars: int = Field(4000, description="Longest room or private message, in characters.")
     chat_messages_per_second: int = Field(20, description="Chat messages one user may send per second, across "
                                           "every socket and web process.")

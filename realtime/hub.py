@@ -18,7 +18,7 @@ import time
 import uuid
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from realtime.presence import Presence, personal_target, private_target, room_target
 
@@ -65,6 +65,8 @@ class Connection:
         self.overflowed = False
         # While the handler replays pending deliveries, live frames wait here (with their message ids).
         self.held: list[tuple[int | None, str]] | None = []
+        # Called once, from the hub, when the outbox overflows (the writer may be stuck in a send).
+        self.on_overflow: Callable[[], None] | None = None
         self._lock = threading.Lock()
 
     def wake(self) -> None:
@@ -76,13 +78,15 @@ class Connection:
                 return
             if self.held is not None:
                 self.held.append((message_id, frame))
-                if len(self.held) > self.limit:
-                    self.overflowed = True
+                self.overflowed = len(self.held) > self.limit
             elif len(self.outbox) >= self.limit:
                 self.overflowed = True
             else:
                 self.outbox.append(frame)
+            overflowed = self.overflowed
         self.wake()
+        if overflowed and self.on_overflow is not None:
+            self.on_overflow()
 
     def release_held(self, already_sent: set[int]) -> None:
         """End of the replay: queue the held live frames, except the messages the replay just sent."""

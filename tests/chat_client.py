@@ -32,6 +32,8 @@ class ChatClient:
         self.ready: dict | None = None
         self.close_status: int | None = None
         self.closed = threading.Event()
+        self.reading = threading.Event()  # cleared by `pause()`: the client stops reading, as a stalled one does
+        self.reading.set()
         self._inbox: queue.Queue = queue.Queue()
         if reader:
             self.ws.settimeout(None)
@@ -41,7 +43,7 @@ class ChatClient:
 
     def _read(self) -> None:
         try:
-            while True:
+            while self.reading.wait():
                 opcode, data = self.ws.recv_data(control_frame=True)
                 if opcode == websocket.ABNF.OPCODE_CLOSE:
                     self.close_status = int.from_bytes(data[:2], "big") if len(data) >= 2 else None
@@ -66,6 +68,9 @@ class ChatClient:
                     self.ack([frame["id"]])
                 except Exception:
                     pass
+
+    def pause(self) -> None:
+        self.reading.clear()
 
     def send(self, frame: dict | str) -> None:
         self.ws.send(frame if isinstance(frame, str) else json.dumps(frame))

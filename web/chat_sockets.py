@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import threading
 from typing import Any
 
@@ -118,10 +119,14 @@ class ChatSocket:
         self.conn = Connection(ws, self.user_id, scope, self.settings.chat_send_buffer)
         self.bad_frames = 0
         self.closed = False
+        self.conn.on_overflow = self._overflowed
 
     # --- life cycle ------------------------------------------------------------------------
 
     def serve(self) -> None:
+        if self.settings.ws_socket_send_buffer:
+            # A bounded kernel buffer: a stalled peer fills the outbox (and is cut) sooner, and costs less memory.
+            self.ws.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.settings.ws_socket_send_buffer)
         self.hub.register(self.conn)
         in_room = self.scope.kind == "room"
         try:
@@ -172,13 +177,15 @@ class ChatSocket:
             # for outgoing frames. Cleared before both queues are read, so no wake-up is lost.
             ws.event.wait(timeout=5)
             ws.event.clear()
-            while ws.input_buffer:
+            while True:
+                if conn.overflowed:
+                    self._cut_slow_consumer()
+                    return
+                for frame in conn.take():  # between incoming frames too: a busy reader is no slow consumer
+                    ws.send(frame)
+                if not ws.input_buffer:
+                    break
                 self._handle(ws.input_buffer.pop(0))
-            if conn.overflowed:
-                self._cut_slow_consumer()
-                return
-            for frame in conn.take():
-                ws.send(frame)
 
     def _close(self, code: int, reason: str) -> None:
         try:
@@ -187,13 +194,21 @@ class ChatSocket:
             pass
 
     def _cut_slow_consumer(self) -> None:
-        log.info("closing slow consumer %s of %s", self.conn.id, self.user_id)
-        # A consumer this slow may not read the close frame either: cut the socket if it blocks.
-        timer = threading.Timer(SLOW_CONSUMER_GRACE, _shutdown, args=(self.ws,))
+        """The writer saw the overflow: say why, with a close frame."""
+        self._close(CLOSE_SLOW_CONSUMER, "slow consumer")
+
+    def _overflowed(self) -> None:
+        """The hub saw the overflow. The writer may be stuck in a send to a peer that reads nothing, so
+        the socket is cut after a grace period unless the writer closed it meanwhile."""
+        log.warning("closing slow consumer %s of %s", self.conn.id, self.user_id)
+        self.ws.event.set()
+        timer = threading.Timer(SLOW_CONSUMER_GRACE, self._force_cut)
         timer.daemon = True
         timer.start()
-        self._close(CLOSE_SLOW_CONSUMER, "slow consumer")
-        timer.cancel()
+
+    def _force_cut(self) -> None:
+        if not self.closed:
+            _shutdown(self.ws)
 
     # --- incoming frames -------------------------------------------------------------------
 
@@ -289,8 +304,6 @@ class ChatSocket:
 
 
 def _shutdown(ws: Any) -> None:
-    import socket
-
     try:
         ws.sock.shutdown(socket.SHUT_RDWR)
     except OSError:

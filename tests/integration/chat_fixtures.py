@@ -24,9 +24,10 @@ CHAT_LIMITS = {
     "CHAT_MAX_DELIVERY_ATTEMPTS": "3",
     "CHAT_MESSAGES_PER_SECOND": "40",
     "CHAT_ABUSE_FACTOR": "3",
-    "CHAT_MAX_CONTENT_CHARS": "500",
+    "CHAT_MAX_CONTENT_CHARS": "2000",
     "CHAT_MAX_BAD_FRAMES": "5",
-    "CHAT_SEND_BUFFER": "50",
+    "CHAT_SEND_BUFFER": "30",
+    "WS_SOCKET_SEND_BUFFER": "16384",
     "WS_MAX_FRAME_BYTES": "8192",
     # the jobs reconciler of this worker must leave the other tests' jobs alone (same database)
     "RECONCILE_INTERVAL": "100000",
