@@ -138,3 +138,79 @@ def retry_dead(delivery: Delivery, ack_timeout: float) -> bool:
     ).rowcount == 1
     db.session.commit()
     return revived
+
+
+class AckBatcher:
+    """Acks of every socket of this process, written in one UPDATE every `interval` seconds.
+
+    A busy room makes one ack per recipient per message; one transaction each would make the
+    database the bottleneck of delivery. An ack lost with a crashed process only means the message
+    is sent again and acked again.
+    """
+
+    def __init__(self, app, interval: float = 0.05, max_batch: int = 5000) -> None:
+        import threading
+
+        self.app = app
+        self.interval = interval
+        self.max_batch = max_batch
+        self._pending: list[tuple[str, int]] = []
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def add(self, user_id: str, message_ids: Sequence[int]) -> None:
+        import threading
+
+        with self._lock:
+            self._pending.extend((user_id, int(m)) for m in message_ids)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="chat-acks", daemon=True)
+                self._thread.start()
+        self._wake.set()
+
+    def _run(self) -> None:
+        import logging
+        import time
+
+        log = logging.getLogger(__name__)
+        while True:
+            self._wake.wait()
+            time.sleep(self.interval)  # let a burst of acks gather
+            self._wake.clear()
+            with self._lock:
+                batch, self._pending = self._pending[:self.max_batch], self._pending[self.max_batch:]
+                if self._pending:
+                    self._wake.set()
+            if not batch:
+                continue
+            try:
+                with self.app.app_context():
+                    acknowledge_pairs(batch)
+            except Exception as exc:  # the deliveries stay pending: redelivered, acked again
+                log.warning("could not record %d acks: %s", len(batch), exc)
+
+
+def acknowledge_pairs(pairs: Sequence[tuple[str, int]]) -> int:
+    """`acknowledge` for many (user, message) pairs in one statement."""
+    from sqlalchemy import tuple_
+
+    ts = now_ms()
+    try:
+        count = db.session.execute(
+            update(Delivery).where(tuple_(Delivery.user_id, Delivery.message_id).in_(list(set(pairs))),
+                                   Delivery.state.in_(("pending", "dead")))
+            .values(state="delivered", acked_at=ts, updated_at=ts)
+        ).rowcount
+        db.session.commit()
+        return count
+    finally:
+        db.session.remove()
+
+
+def ack_batcher_for(app) -> AckBatcher:
+    batcher = app.extensions.get("chat_acks")
+    if batcher is None:
+        batcher = AckBatcher(app)
+        app.extensions["chat_acks"] = batcher
+    return batcher

@@ -21,7 +21,7 @@ from models import User, now_ms
 from models.db import db
 from realtime.chat_rate import count_message
 from realtime.delivery import (
-    acknowledge,
+    ack_batcher_for,
     count_replay,
     is_member,
     join_room,
@@ -251,7 +251,7 @@ class ChatSocket:
 
     def _dispatch(self, frame: Any) -> None:
         if isinstance(frame, AckFrame):
-            acknowledge(self.user_id, frame.ids)
+            ack_batcher_for(self.app).add(self.user_id, frame.ids)
         elif isinstance(frame, PingFrame):
             self.ws.send(dumps({"type": "pong", "timestamp": now_ms()}))
         elif isinstance(frame, LeaveFrame):

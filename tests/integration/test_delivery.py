@@ -144,11 +144,14 @@ def test_acks_only_touch_the_callers_deliveries(chat_stack):
     alice, bob, eve = chat_stack.user(), chat_stack.user(), chat_stack.user()
     to_bob = ChatClient(chat_stack.a, f"/ws/private/{bob['user']['id']}", alice["access_token"])
     [receipt] = send_all(to_bob, ["for bob only"])
-    eve_home = ChatClient(chat_stack.b, "/ws", eve["access_token"])
-    eve_home.ack([receipt["id"]])
-    eve_home.send({"type": "ping"})
-    eve_home.until(lambda f: f["type"] == "pong")  # frames are handled in order: the ack is done
+    eve_home = ChatClient(chat_stack.b, "/ws", eve["access_token"], auto_ack=False)
+    eve_home.ack([receipt["id"]])  # somebody else's message id
+    to_eve = ChatClient(chat_stack.a, f"/ws/private/{eve['user']['id']}", alice["access_token"])
+    send_all(to_eve, ["for eve"])
+    [own] = eve_home.messages_until(1)
+    eve_home.ack([own["id"]])  # acks are recorded in order: once this one is, the first one was too
+    wait_for(lambda: all_acked(chat_stack, eve, 1), timeout=15, what="eve's own ack")
     [row] = deliveries(chat_stack, bob, role="recipient")
     assert row["state"] == "pending"
-    for c in (to_bob, eve_home):
+    for c in (to_bob, eve_home, to_eve):
         c.close()
