@@ -17,7 +17,7 @@ from typing import Any
 from flask import Blueprint, Flask, current_app, g, request
 from pydantic import TypeAdapter, ValidationError
 
-from models import User, now_ms
+from models import Job, User, now_ms
 from models.db import db
 from realtime.chat_rate import count_message
 from realtime.delivery import (
@@ -31,9 +31,20 @@ from realtime.delivery import (
     store_message,
 )
 from realtime.hub import Connection, Scope, hub_for, publisher_for
+from realtime.job_events import event_log_for
+from realtime.relay import follow, notifier_for
 from web.errors import ApiError, not_found, validation_details
-from web.schemas_chat import ROOM_ID_RE, AckFrame, ChatFrame, ClientFrame, LeaveFrame, PingFrame, PrivateFrame
-from web.streams import authenticate_stream_user, check_origin, sock
+from web.schemas_chat import (
+    ROOM_ID_RE,
+    AckFrame,
+    ChatFrame,
+    ClientFrame,
+    FollowJobFrame,
+    LeaveFrame,
+    PingFrame,
+    PrivateFrame,
+)
+from web.streams import authenticate_stream_user, check_origin, sock, terminal_from_row
 
 log = logging.getLogger(__name__)
 bp = Blueprint("chat_sockets", __name__)
@@ -254,6 +265,13 @@ class ChatSocket:
             ack_batcher_for(self.app).add(self.user_id, frame.ids)
         elif isinstance(frame, PingFrame):
             self.ws.send(dumps({"type": "pong", "timestamp": now_ms()}))
+        elif isinstance(frame, FollowJobFrame):
+            if self.scope.kind != "personal":
+                return self._error("bad_frame", "`follow_job` is only understood on the personal socket")
+            job = db.session.get(Job, frame.job_id)
+            if job is None or job.user_id != self.user_id:
+                return self._error("not_found", "job not found", job_id=frame.job_id)
+            threading.Thread(target=self._relay_job, args=(frame.job_id, frame.after), daemon=True).start()
         elif isinstance(frame, LeaveFrame):
             if self.scope.kind != "room":
                 return self._error("bad_frame", "`leave` is only understood on a room socket")
@@ -275,6 +293,18 @@ class ChatSocket:
             if to == self.user_id or (self.scope.kind != "private" and db.session.get(User, to) is None):
                 return self._error("not_found", "user not found", message_id=frame.message_id)
             self._send_message(frame.content, frame.message_id, recipient_id=to)
+
+    def _relay_job(self, job_id: str, after: int) -> None:
+        """Job events into this socket's outbox (the same replay-then-live stream as `/ws/jobs/<id>`)."""
+        try:
+            for event in follow(event_log_for(self.app), notifier_for(self.app), job_id, after, idle_timeout=5.0,
+                                finished=terminal_from_row(self.app, job_id)):
+                if self.closed:
+                    return
+                if event is not None:
+                    self.conn.push(dumps(event.to_wire(job_id)))
+        except Exception as exc:  # Redis trouble: the client follows again with its last seq
+            log.warning("relay of job %s to %s stopped: %s", job_id, self.conn.id, exc)
 
     def _send_message(self, content: str, client_id: str | None, *, room_id: str | None = None,
                       recipient_id: str | None = None) -> None:

@@ -59,7 +59,16 @@ class LeaveFrame(_Frame):
     type: Literal["leave"]
 
 
-ClientFrame = Annotated[Union[ChatFrame, PrivateFrame, AckFrame, PingFrame, LeaveFrame], Field(discriminator="type")]
+class FollowJobFrame(_Frame):
+    """Personal socket: relay one of the caller's jobs' events, from `after` on, until its terminal event."""
+
+    type: Literal["follow_job"]
+    job_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    after: Annotated[int, Field(ge=0)] = 0
+
+
+ClientFrame = Annotated[Union[ChatFrame, PrivateFrame, AckFrame, PingFrame, LeaveFrame, FollowJobFrame],
+                        Field(discriminator="type")]
 
 
 # --- REST ---------------------------------------------------------------------------------------
