@@ -90,20 +90,6 @@ def publish_message(publisher: Publisher, msg: ChatMessage, recipients: Iterable
                       message_id=msg.id)
 
 
-def acknowledge(user_id: str, message_ids: Sequence[int]) -> int:
-    """Mark the caller's deliveries of these messages delivered; a late ack also rescues a dead one."""
-    if not message_ids:
-        return 0
-    ts = now_ms()
-    count = db.session.execute(
-        update(Delivery).where(Delivery.user_id == user_id, Delivery.message_id.in_(list(message_ids)),
-                               Delivery.state.in_(("pending", "dead")))
-        .values(state="delivered", acked_at=ts, updated_at=ts)
-    ).rowcount
-    db.session.commit()
-    return count
-
-
 def pending_page(user_id: str, scope: Scope, after_id: int, limit: int) -> list[ChatMessage]:
     """The next pending messages for this user that a socket of `scope` receives, oldest first."""
     stmt = (select(ChatMessage).join(Delivery, Delivery.message_id == ChatMessage.id)
@@ -192,7 +178,8 @@ class AckBatcher:
 
 
 def acknowledge_pairs(pairs: Sequence[tuple[str, int]]) -> int:
-    """`acknowledge` for many (user, message) pairs in one statement."""
+    """Mark these (recipient, message) deliveries delivered in one statement; a late ack also rescues a dead
+    one, and an ack never un-acknowledges."""
     from sqlalchemy import tuple_
 
     ts = now_ms()

@@ -42,7 +42,6 @@ from web.schemas_chat import (
     FollowJobFrame,
     LeaveFrame,
     PingFrame,
-    PrivateFrame,
 )
 from web.streams import authenticate_stream_user, check_origin, sock, terminal_from_row
 

@@ -7,7 +7,6 @@ import time
 import uuid
 
 import httpx
-import pytest
 import websocket
 
 from tests.chat_client import ChatClient

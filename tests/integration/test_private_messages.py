@@ -48,7 +48,7 @@ def test_private_socket_targets_must_exist_and_identity_comes_from_the_token(cha
     import websocket
 
     alice, bob = chat_stack.user(), chat_stack.user()
-    for path, status in ((f"/ws/private/usr_nobody", 404), (f"/ws/private/{alice['user']['id']}", 422)):
+    for path, status in (("/ws/private/usr_nobody", 404), (f"/ws/private/{alice['user']['id']}", 422)):
         try:
             ChatClient(chat_stack.a, path, alice["access_token"])
             raise AssertionError("handshake should have been refused")
