@@ -134,7 +134,7 @@ def test_slow_consumer_is_closed_and_others_are_unaffected(chat_stack):
     clients = [ChatClient(chat_stack.a if i % 2 else chat_stack.b, f"/ws/room/{room}", s["access_token"])
                for i, s in enumerate(senders)]
     # reads (and answers pings) until the burst starts, then stops reading, with a tiny receive buffer
-    slow = ChatClient(chat_stack.a, f"/ws/room/{room}", slow_user["access_token"],
+    slow = ChatClient(chat_stack.a, f"/ws/room/{room}", slow_user["access_token"], auto_ack=False,
                       sockopt=((socket.SOL_SOCKET, socket.SO_RCVBUF, 4096),))
     slow.pause()
     body = "z" * 2000
