@@ -94,6 +94,31 @@ class Settings(BaseSettings):
     chat_wait_timeout: float = Field(120.0, description="Seconds `POST /api/chat/ai` waits for its job.")
     sse_keepalive: float = Field(15.0, description="Seconds between SSE keep-alive comments.")
 
+    # --- realtime chat ---
+    ws_ping_interval: float = Field(30.0, description="Seconds between WebSocket pings; a socket that misses a pong "
+                                    "for one interval is closed (so within two intervals).")
+    ws_max_frame_bytes: int = Field(65_536, description="Largest WebSocket frame a client may send; a bigger one "
+                                    "closes the socket with 1009.")
+    ws_compression: bool = Field(False, description="Negotiate permessage-deflate on chat sockets (costs ~90 KiB "
+                                 "per socket).")
+    ws_socket_send_buffer: int = Field(0, description="Kernel send buffer (SO_SNDBUF) of each chat socket in "
+                                       "bytes; 0 = the OS default (autotuned, up to megabytes per socket).")
+    chat_max_content_chars: int = Field(4000, description="Longest room or private message, in characters.")
+    chat_messages_per_second: int = Field(20, description="Chat messages one user may send per second, across "
+                                          "every socket and web process.")
+    chat_abuse_factor: int = Field(3, description="A user sending this many times the per-second limit in one "
+                                   "second is disconnected (4029); below it, extra messages get an error frame.")
+    chat_max_bad_frames: int = Field(10, description="Malformed frames in a row after which a socket is closed "
+                                     "(1008); fewer get an error frame each.")
+    chat_send_buffer: int = Field(1000, description="Frames queued for one socket; a slower consumer is "
+                                  "disconnected (4008) and its deliveries stay pending.")
+    chat_ack_timeout: float = Field(10.0, description="Seconds a pushed message may stay unacknowledged before "
+                                    "the worker redelivers it.")
+    chat_redelivery_interval: float = Field(2.0, description="Seconds between the worker's redelivery sweeps.")
+    chat_redelivery_backoff_max: float = Field(300.0, description="Longest wait between two redeliveries, seconds.")
+    chat_max_delivery_attempts: int = Field(8, description="Sends without an ack (redeliveries and reconnect "
+                                            "replays) before a delivery goes to the dead letters.")
+
     # --- conversations at scale ---
     batch_sync_limit: int = Field(100, description="Batch create/delete of more items than this runs as a job.")
     batch_max_items: int = Field(5000, description="Most items one batch request may carry.")

@@ -1,9 +1,11 @@
 """SQLAlchemy 2 typed models; importing this package registers every table on `Base.metadata`."""
 from models.base import Base, new_id, now_ms
+from models.chat import DELIVERY_STATES, ChatMessage, Delivery, RoomMember
 from models.conversation import Conversation, Message
 from models.job import JOB_STATUSES, TERMINAL_STATUSES, Job
 from models.user import User
 
 __all__ = [
-    "Base", "Conversation", "Job", "JOB_STATUSES", "Message", "TERMINAL_STATUSES", "User", "new_id", "now_ms",
+    "Base", "ChatMessage", "Conversation", "DELIVERY_STATES", "Delivery", "Job", "JOB_STATUSES", "Message",
+    "RoomMember", "TERMINAL_STATUSES", "User", "new_id", "now_ms",
 ]

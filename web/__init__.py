@@ -25,7 +25,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     from web import (
         auth,
         batches,
+        chat_sockets,
         conversations,
+        deliveries,
         docs,
         errors,
         health,
@@ -33,6 +35,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         metrics,
         rate_limits,
         request_context,
+        rooms,
         search,
         security,
         stats,
@@ -64,8 +67,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         ext.init_app(app)
     init_celery_context(celery_init_app(app))
     for blueprint in (health.bp, docs.bp, auth.bp, conversations.bp, transfer.bp, search.bp, stats.bp, jobs.bp,
-                      batches.bp):
+                      batches.bp, rooms.bp, deliveries.bp):
         app.register_blueprint(blueprint)
     streams.init_app(app)
+    chat_sockets.init_app(app)
     rate_limits.init_app(app)  # wraps registered views: after every blueprint
     return app

@@ -51,7 +51,8 @@ def login_account() -> str:
 
 
 def _exempt() -> bool:
-    return request.endpoint in EXEMPT_ENDPOINTS
+    # A socket is counted by its own rules (the chat message rate); its upgrade is not an API call.
+    return request.endpoint in EXEMPT_ENDPOINTS or request.blueprint == "chat_sockets"
 
 
 def init_app(app: Flask) -> Limiter:

@@ -153,6 +153,8 @@ def job_events(job_id: str, query: EventsQuery):
 
 
 def init_app(app: Flask) -> None:
-    app.config.setdefault("SOCK_SERVER_OPTIONS", {"ping_interval": 25})
+    settings = app.extensions["settings"]
+    app.config.setdefault("SOCK_SERVER_OPTIONS", {"ping_interval": settings.ws_ping_interval,
+                                                  "max_message_size": settings.ws_max_frame_bytes})
     sock.init_app(app)
     app.register_blueprint(bp)
