@@ -2,8 +2,9 @@
 from models.base import Base, new_id, now_ms
 from models.conversation import Conversation, Message
 from models.job import JOB_STATUSES, TERMINAL_STATUSES, Job
+from models.provider_key import ProviderKey
 from models.user import User
 
 __all__ = [
-    "Base", "Conversation", "Job", "JOB_STATUSES", "Message", "TERMINAL_STATUSES", "User", "new_id", "now_ms",
+    "Base", "Conversation", "Job", "JOB_STATUSES", "Message", "ProviderKey", "TERMINAL_STATUSES", "User", "new_id", "now_ms",
 ]

@@ -24,6 +24,7 @@ from models.db import db
 from observability import bind_log_context
 from providers.base import ChatMessage, CompletionRequest, ProviderError, Usage
 from providers.retry import stream_with_retries
+from providers.user_keys import job_provider
 from realtime.cache import mark_user_changed
 from realtime.job_events import JobEventLog, StaleAttempt, event_log_for
 from realtime.redis_store import kv
@@ -121,13 +122,16 @@ class CompletionRunner:
         usage: Usage | None = None
         state: dict[str, Any] = {"cancelled": False, "streaming": False}
         stop = threading.Event()
+        per_job = False
         watchdog = threading.Thread(target=self._watch, args=(job_id, attempt, state, stop, _current_greenlet()),
                                     daemon=True)
         try:
             self.events.append(job_id, attempt, "started", {
                 "restarted": attempt > 1, "provider": payload["provider"], "model": payload["model"]})
             watchdog.start()
-            provider, model = provider_registry(self.app).resolve(payload["provider"], payload["model"])
+            provider, model, per_job = job_provider(self.app, provider_registry(self.app), db.session(),
+                                                    job.user_id, payload["provider"], payload["model"])
+            db.session.remove()
             request = CompletionRequest(
                 model=model,
                 messages=[ChatMessage(m["role"], m["content"]) for m in payload["messages"]],
@@ -183,6 +187,8 @@ class CompletionRunner:
             self._fail(job, attempt, {"code": "internal_error", "message": "the job failed unexpectedly"})
         finally:
             stop.set()
+            if per_job:
+                provider.close()  # the client holding the owner's key goes with the job
 
     def _watch(self, job_id: str, attempt: int, state: dict, stop: threading.Event, target: Any) -> None:
         """Renew the lease and notice a cancel even while the provider sends nothing."""

@@ -24,6 +24,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         errors,
         health,
         jobs,
+        provider_keys,
         request_context,
         search,
         security,
@@ -56,7 +57,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         ext.init_app(app)
     celery_init_app(app)
     for blueprint in (health.bp, docs.bp, auth.bp, conversations.bp, transfer.bp, search.bp, stats.bp, jobs.bp,
-                      batches.bp):
+                      batches.bp, provider_keys.bp):
         app.register_blueprint(blueprint)
     streams.init_app(app)
     return app

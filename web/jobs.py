@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from models import Job, Message, now_ms
 from models.db import db
 from providers.registry import ProviderSelectionError
+from providers.user_keys import resolve_for_user, user_key_providers
 from realtime.job_events import event_log_for
 from realtime.relay import follow, notifier_for
 from tasks.chat_batches import CHAT_BATCH, settle_parent
@@ -78,7 +79,8 @@ def submit_chat(body: ChatRequest, provider_override: str | None = None) -> tupl
     if key and (existing := _idempotent_replay(key, digest)) is not None:
         return existing, False
     try:
-        provider, model = provider_registry(current_app).resolve(provider_override or body.provider, body.model)
+        provider_name, model = resolve_for_user(provider_registry(current_app), db.session, current_user.id,
+                                                provider_override or body.provider, body.model)
     except ProviderSelectionError as exc:
         raise ApiError(400, str(exc), code="unknown_provider_or_model") from None
     s = db.session
@@ -95,7 +97,7 @@ def submit_chat(body: ChatRequest, provider_override: str | None = None) -> tupl
     job = Job(
         user_id=current_user.id, kind="chat", status="queued", idempotency_key=key, request_hash=digest,
         payload={
-            "provider": provider.name, "model": model, "messages": history + new_messages, "system": system,
+            "provider": provider_name, "model": model, "messages": history + new_messages, "system": system,
             "temperature": body.temperature, "max_tokens": body.max_tokens,
             "conversation_id": body.conversation_id,
         },
@@ -203,7 +205,13 @@ def cancel_job(job_id: str):
 @jwt_required()
 @endpoint("Configured providers and their models", tags=["models"], responses={200: ModelsOut})
 def list_models():
-    return {"providers": provider_registry(current_app).catalog()}
+    registry = provider_registry(current_app)
+    catalog = registry.catalog()
+    # Providers the server has not enabled but the caller holds a key for are theirs to use.
+    for name in sorted(user_key_providers(db.session, current_user.id) - set(registry.providers)):
+        if registry.keyable(name):
+            catalog.append({"provider": name, "models": registry.models_for(name), "default": False})
+    return {"providers": catalog}
 
 
 __all__ = ["bp", "job_to_wire", "owned_job", "submit_chat"]
