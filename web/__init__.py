@@ -22,6 +22,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         conversations,
         docs,
         errors,
+        hardening,
         health,
         jobs,
         provider_keys,
@@ -53,7 +54,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     RedisStore().init_app(app)
     ResponseCache().init_app(app)
     Compress(app)
-    for ext in (errors, request_context, security):
+    for ext in (errors, request_context, hardening, security):
         ext.init_app(app)
     celery_init_app(app)
     for blueprint in (health.bp, docs.bp, auth.bp, conversations.bp, transfer.bp, search.bp, stats.bp, jobs.bp,

@@ -147,6 +147,8 @@ def job_events(job_id: str, query: EventsQuery):
 
 
 def init_app(app: Flask) -> None:
-    app.config.setdefault("SOCK_SERVER_OPTIONS", {"ping_interval": 25})
+    # Clients only listen on these sockets: a large incoming message closes the connection (1009).
+    app.config.setdefault("SOCK_SERVER_OPTIONS", {
+        "ping_interval": 25, "max_message_size": app.extensions["settings"].ws_max_message_bytes})
     sock.init_app(app)
     app.register_blueprint(bp)
