@@ -26,4 +26,4 @@ def celery_init_app(app: Flask) -> Celery:
     return celery
 
 
-TASK_MODULES: list[str] = ["tasks.completions", "tasks.batches", "tasks.reconciler"]
+TASK_MODULES: list[str] = ["tasks.completions", "tasks.batches", "tasks.reconciler", "tasks.plugins"]

@@ -28,6 +28,7 @@ from providers.user_keys import job_provider
 from realtime.cache import mark_user_changed
 from realtime.job_events import JobEventLog, StaleAttempt, event_log_for
 from realtime.redis_store import kv
+from tasks import plugins as plugin_events
 from tasks.chat_batches import settle_parent
 
 log = logging.getLogger(__name__)
@@ -221,6 +222,8 @@ class CompletionRunner:
             .where(Job.id == job.id, Job.attempts == attempt, Job.status.in_(("queued", "running")))
             .values(status=status, result=result, error=error, finished_at=ts, updated_at=ts)
         )
+        if res.rowcount == 1:
+            plugin_events.job_finished(s, job, status, result, error)
         return res.rowcount == 1
 
     def _complete(self, job: Job, attempt: int, status: str, content: str, usage: Usage | None) -> None:

@@ -16,7 +16,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     from realtime.cache import ResponseCache
     from realtime.redis_store import RedisStore
     from tasks.celery_app import celery_init_app
+    from tasks.plugins import PluginDispatcher
     from web import (
+        analytics,
         auth,
         batches,
         conversations,
@@ -53,12 +55,13 @@ def create_app(settings: Settings | None = None) -> Flask:
     Database().init_app(app)
     RedisStore().init_app(app)
     ResponseCache().init_app(app)
+    PluginDispatcher().init_app(app)
     Compress(app)
     for ext in (errors, request_context, hardening, security):
         ext.init_app(app)
     celery_init_app(app)
     for blueprint in (health.bp, docs.bp, auth.bp, conversations.bp, transfer.bp, search.bp, stats.bp, jobs.bp,
-                      batches.bp, provider_keys.bp):
+                      batches.bp, provider_keys.bp, analytics.bp):
         app.register_blueprint(blueprint)
     streams.init_app(app)
     return app

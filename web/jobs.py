@@ -21,6 +21,7 @@ from providers.registry import ProviderSelectionError
 from providers.user_keys import resolve_for_user, user_key_providers
 from realtime.job_events import event_log_for
 from realtime.relay import follow, notifier_for
+from tasks import plugins as plugin_events
 from tasks.chat_batches import CHAT_BATCH, settle_parent
 from tasks.completions import enqueue_completion, provider_registry
 from web.batches import cancel_batch_job
@@ -190,7 +191,9 @@ def cancel_job(job_id: str):
         update(Job).where(Job.id == job.id, Job.status == "queued")
         .values(status="cancelled", cancel_requested=True, finished_at=ts, updated_at=ts)
     ).rowcount == 1
-    if not cancelled_queued:
+    if cancelled_queued:
+        plugin_events.job_finished(s, job, "cancelled", None, None)
+    else:
         s.execute(update(Job).where(Job.id == job.id).values(cancel_requested=True, updated_at=ts))
     s.commit()
     if cancelled_queued:
