@@ -73,3 +73,15 @@ def test_plugins_load_only_when_enabled_and_only_their_own_ids():
         load("os:system", settings)
     with pytest.raises(PluginLoadError, match="cannot import"):
         load("no_such_module:Thing", Settings(plugins="no_such_module:Thing", plugin_entry_points=False))
+
+
+def test_production_adds_hsts(tmp_path):
+    from web import create_app
+
+    app = create_app(Settings(environment="production", jwt_secret_key=STRONG, flower_basic_auth="ops:secret-pass",
+                              encryption_key=Fernet.generate_key().decode(),
+                              database_url=f"sqlite:///{tmp_path / 'never.db'}", redis_url="redis://127.0.0.1:1/0"))
+    r = app.test_client().get("/api/nope")
+    assert r.status_code == 404
+    assert r.headers["Strict-Transport-Security"].startswith("max-age=31536000")
+    assert r.headers["X-Frame-Options"] == "DENY"
