@@ -137,8 +137,9 @@ class Settings(BaseSettings):
             if self.jwt_secret_key == DEV_JWT_SECRET or len(self.jwt_secret_key) < 32:
                 raise ValueError("JWT_SECRET_KEY must be set to a secret of at least 32 characters in production")
             if not self.encryption_key:
-                raise ValueError("ENCRYPTION_KEY must be set in production (generate one with "
-                                 "`python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`)")
+                raise ValueError(
+                    "ENCRYPTION_KEY must be set in production (generate one with `python -c 'from "
+                    "cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`)")
             if self.flower_basic_auth == "admin:admin":
                 raise ValueError("FLOWER_BASIC_AUTH must not be the default in production")
         return self

@@ -6,5 +6,6 @@ from models.provider_key import ProviderKey
 from models.user import User
 
 __all__ = [
-    "Base", "Conversation", "Job", "JOB_STATUSES", "Message", "ProviderKey", "TERMINAL_STATUSES", "User", "new_id", "now_ms",
+    "Base", "Conversation", "Job", "JOB_STATUSES", "Message", "ProviderKey", "TERMINAL_STATUSES", "User", "new_id",
+    "now_ms",
 ]

@@ -59,7 +59,8 @@ def init_app(app: Flask) -> None:
         if origins:
             response.headers.add("Vary", "Origin")
             if allowed(origin):
-                response.headers["Access-Control-Allow-Origin"] = "*" if any_origin else origin  # type: ignore[assignment]
+                allow = "*" if any_origin else origin
+                response.headers["Access-Control-Allow-Origin"] = allow  # type: ignore[assignment]
                 response.headers["Access-Control-Expose-Headers"] = CORS_EXPOSE
         _security_headers(response, production)
         return response
