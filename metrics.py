@@ -60,6 +60,7 @@ class Metrics:
     provider_errors: Any
     provider_slot_wait: Any
     open_websockets: Any
+    plugin_failures: Any
 
 
 _metrics: Metrics | None = None
@@ -95,6 +96,8 @@ def metrics() -> Metrics:
                                          "budget (concurrency / requests per minute)", ["provider"],
                                          buckets=JOB_BUCKETS),
             open_websockets=Gauge("websocket_connections", "Open WebSocket connections", multiprocess_mode="livesum"),
+            plugin_failures=Counter("chat_plugin_failures_total", "Plugin hook calls that raised or timed out",
+                                    ["plugin", "hook"]),
         )
     return _metrics
 

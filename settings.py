@@ -49,6 +49,17 @@ class Settings(BaseSettings):
         "*", description="Comma-separated Origins allowed on WebSockets; `*` allows any (development only)."
     )
 
+    # --- security ---
+    encryption_key: str = Field(
+        "", description="Comma-separated Fernet keys, newest first, encrypting stored provider keys (rotate by "
+        "prepending a new key, then `python -m scripts.rotate_keys`); empty = a key derived from "
+        "`JWT_SECRET_KEY` (refused in production)."
+    )
+    cors_allowed_origins: str = Field(
+        "", description="Comma-separated Origins allowed to call the API from a browser (CORS); empty = none "
+        "(same origin only); `*` = any (credentials are never allowed)."
+    )
+
     # --- conversations ---
     default_model: str = Field("demo-1", description="Model given to a conversation that names none.")
     max_message_chars: int = Field(100_000, description="Longest message content accepted, in characters.")
@@ -182,11 +193,24 @@ class Settings(BaseSettings):
         parse_provider_limits(value)  # a typo fails at start-up, not in the first job
         return value
 
+    # --- plugins ---
+    plugins: str = Field("", description="Comma-separated plugin classes to enable, as `module:Class` import paths.")
+    plugin_entry_points: bool = Field(True, description="Also enable the plugins installed packages declare under "
+                                      "the `chat_studio.plugins` entry point group.")
+    plugin_timeout: float = Field(30.0, description="Seconds one plugin hook call may run before it is stopped "
+                                  "and counted as failed.")
+
     @model_validator(mode="after")
     def _refuse_weak_production_secrets(self) -> "Settings":
+        if self.encryption_key:
+            check_fernet_keys(self.encryption_key)
         if self.environment == "production":
             if self.jwt_secret_key == DEV_JWT_SECRET or len(self.jwt_secret_key) < 32:
                 raise ValueError("JWT_SECRET_KEY must be set to a secret of at least 32 characters in production")
+            if not self.encryption_key:
+                raise ValueError(
+                    "ENCRYPTION_KEY must be set in production (generate one with `python -c 'from "
+                    "cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`)")
             if self.flower_basic_auth == "admin:admin":
                 raise ValueError("FLOWER_BASIC_AUTH must not be the default in production")
         return self
@@ -198,6 +222,24 @@ class Settings(BaseSettings):
     @property
     def allowed_origins(self) -> list[str]:
         return [o.strip() for o in self.ws_allowed_origins.split(",") if o.strip()]
+
+    @property
+    def cors_origins(self) -> list[str]:
+        return [o.strip().rstrip("/") for o in self.cors_allowed_origins.split(",") if o.strip()]
+
+
+def check_fernet_keys(value: str) -> None:
+    """Refuse a key list with anything that is not a Fernet key (32 url-safe base64 bytes)."""
+    import base64
+    import binascii
+
+    for i, key in enumerate(k.strip() for k in value.split(",")):
+        try:
+            ok = len(base64.urlsafe_b64decode(key.encode())) == 32
+        except (binascii.Error, ValueError):
+            ok = False
+        if not ok:
+            raise ValueError(f"ENCRYPTION_KEY entry {i + 1} is not a Fernet key (32 url-safe base64-encoded bytes)")
 
 
 @lru_cache(maxsize=1)

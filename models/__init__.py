@@ -3,9 +3,10 @@ from models.base import Base, new_id, now_ms
 from models.chat import DELIVERY_STATES, ChatMessage, Delivery, RoomMember
 from models.conversation import Conversation, Message
 from models.job import JOB_STATUSES, TERMINAL_STATUSES, Job
+from models.provider_key import ProviderKey
 from models.user import User
 
 __all__ = [
     "Base", "ChatMessage", "Conversation", "DELIVERY_STATES", "Delivery", "Job", "JOB_STATUSES", "Message",
-    "RoomMember", "TERMINAL_STATUSES", "User", "new_id", "now_ms",
+    "ProviderKey", "RoomMember", "TERMINAL_STATUSES", "User", "new_id", "now_ms",
 ]

@@ -23,6 +23,9 @@ class AnthropicProvider:
     def client(self) -> "anthropic.Anthropic":
         return self._client.get()
 
+    def close(self) -> None:
+        self._client.close()
+
     def models(self) -> list[str]:
         return list(self._models)
 

@@ -23,6 +23,9 @@ class OpenAIProvider:
     def client(self) -> "openai.OpenAI":
         return self._client.get()
 
+    def close(self) -> None:
+        self._client.close()
+
     def models(self) -> list[str]:
         if not self._models:
             # A compatible server configured without a model list: ask it once.

@@ -22,3 +22,10 @@ class LazyClient(Generic[T]):
                 if self._client is None:
                     self._client = self._factory()
         return self._client
+
+    def close(self) -> None:
+        """Close the client if one was built (per-job clients holding a user's key)."""
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None and hasattr(client, "close"):
+            client.close()

@@ -26,4 +26,5 @@ def celery_init_app(app: Flask) -> Celery:
     return celery
 
 
-TASK_MODULES: list[str] = ["tasks.completions", "tasks.batches", "tasks.reconciler", "tasks.deliveries"]
+TASK_MODULES: list[str] = ["tasks.completions", "tasks.batches", "tasks.reconciler", "tasks.deliveries",
+                           "tasks.plugins"]

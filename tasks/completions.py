@@ -25,9 +25,11 @@ from observability import bind_log_context
 from providers.base import ChatMessage, CompletionRequest, ProviderError, Usage
 from providers.limits import LimitedProvider, ProviderLimiter
 from providers.retry import stream_with_retries
+from providers.user_keys import job_provider
 from realtime.cache import mark_user_changed
 from realtime.job_events import JobEventLog, StaleAttempt, event_log_for
 from realtime.redis_store import kv
+from tasks import plugins as plugin_events
 from tasks.chat_batches import settle_parent
 from tasks.job_metrics import JobMetrics
 
@@ -129,15 +131,18 @@ class CompletionRunner:
         usage: Usage | None = None
         state: dict[str, Any] = {"cancelled": False, "streaming": False}
         stop = threading.Event()
+        per_job = False
         watchdog = threading.Thread(target=self._watch, args=(job_id, attempt, state, stop, _current_greenlet()),
                                     daemon=True)
         try:
             self.events.append(job_id, attempt, "started", {
                 "restarted": attempt > 1, "provider": payload["provider"], "model": payload["model"]})
             watchdog.start()
-            provider, model = provider_registry(self.app).resolve(payload["provider"], payload["model"])
-            provider = LimitedProvider(provider, ProviderLimiter.from_app(self.app), lambda: state["cancelled"],
-                                       _Cancelled, on_wait=jm.slot_waited)
+            provider, model, per_job = job_provider(self.app, provider_registry(self.app), db.session(),
+                                                    job.user_id, payload["provider"], payload["model"])
+            db.session.remove()
+            limited = LimitedProvider(provider, ProviderLimiter.from_app(self.app), lambda: state["cancelled"],
+                                      _Cancelled, on_wait=jm.slot_waited)
             request = CompletionRequest(
                 model=model,
                 messages=[ChatMessage(m["role"], m["content"]) for m in payload["messages"]],
@@ -153,7 +158,7 @@ class CompletionRunner:
                 self.events.append(job_id, attempt, "retry", {
                     "retry": retry_no, "restarted": had_output, "error": {"code": err.code, "message": str(err)}})
 
-            stream = stream_with_retries(provider, request, self.settings, on_retry=on_retry)
+            stream = stream_with_retries(limited, request, self.settings, on_retry=on_retry)
             try:
                 while True:
                     state["streaming"] = True
@@ -196,6 +201,8 @@ class CompletionRunner:
             self._fail(job, attempt, {"code": "internal_error", "message": "the job failed unexpectedly"})
         finally:
             stop.set()
+            if per_job:
+                provider.close()  # the client holding the owner's key goes with the job
 
     def _watch(self, job_id: str, attempt: int, state: dict, stop: threading.Event, target: Any) -> None:
         """Renew the lease and notice a cancel even while the provider sends nothing."""
@@ -228,6 +235,8 @@ class CompletionRunner:
             .where(Job.id == job.id, Job.attempts == attempt, Job.status.in_(("queued", "running")))
             .values(status=status, result=result, error=error, finished_at=ts, updated_at=ts)
         )
+        if res.rowcount == 1:
+            plugin_events.job_finished(s, job, status, result, error)
         return res.rowcount == 1
 
     def _complete(self, job: Job, attempt: int, status: str, content: str, usage: Usage | None) -> None:

@@ -22,7 +22,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     from realtime.cache import ResponseCache
     from realtime.redis_store import RedisStore
     from tasks.celery_app import celery_init_app
+    from tasks.plugins import PluginDispatcher
     from web import (
+        analytics,
         auth,
         batches,
         chat_sockets,
@@ -30,10 +32,12 @@ def create_app(settings: Settings | None = None) -> Flask:
         deliveries,
         docs,
         errors,
+        hardening,
         health,
         jobs,
         metrics,
         rate_limits,
+        provider_keys,
         request_context,
         rooms,
         search,
@@ -62,12 +66,13 @@ def create_app(settings: Settings | None = None) -> Flask:
     Database().init_app(app)
     RedisStore().init_app(app)
     ResponseCache().init_app(app)
+    PluginDispatcher().init_app(app)
     Compress(app)
-    for ext in (metrics, errors, request_context, security):
+    for ext in (metrics, errors, request_context, hardening, security):
         ext.init_app(app)
     init_celery_context(celery_init_app(app))
     for blueprint in (health.bp, docs.bp, auth.bp, conversations.bp, transfer.bp, search.bp, stats.bp, jobs.bp,
-                      batches.bp, rooms.bp, deliveries.bp):
+                      batches.bp, rooms.bp, deliveries.bp, provider_keys.bp, analytics.bp):
         app.register_blueprint(blueprint)
     streams.init_app(app)
     chat_sockets.init_app(app)

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from models import Job, now_ms
 from models.db import db
 from providers.registry import ProviderSelectionError
+from providers.user_keys import resolve_for_user
 from realtime.job_events import event_log_for
 from tasks.chat_batches import CHAT_BATCH, cancel_children, settle_batch
 from tasks.completions import enqueue_completion, provider_registry
@@ -122,12 +123,13 @@ def owned_batch(batch_id: str) -> Job:
 
 def _child_payload(index: int, req: BatchRequestIn) -> dict:
     try:
-        provider, model = provider_registry(current_app).resolve(req.body.provider, req.body.model)
+        provider_name, model = resolve_for_user(provider_registry(current_app), db.session, current_user.id,
+                                                req.body.provider, req.body.model)
     except ProviderSelectionError as exc:
         raise ApiError(400, f"requests.{index}: {exc}", code="unknown_provider_or_model",
                        details=[{"loc": ["body", "requests", index, "body"], "msg": str(exc),
                                  "type": "unknown_provider_or_model"}]) from None
-    return {"provider": provider.name, "model": model, "messages": [m.model_dump() for m in req.body.messages],
+    return {"provider": provider_name, "model": model, "messages": [m.model_dump() for m in req.body.messages],
             "system": None, "temperature": req.body.temperature, "max_tokens": req.body.max_tokens,
             "conversation_id": None, "custom_id": req.custom_id, "batch_index": index}
 

@@ -18,8 +18,10 @@ from sqlalchemy.exc import IntegrityError
 from models import Job, Message, now_ms
 from models.db import db
 from providers.registry import ProviderSelectionError
+from providers.user_keys import resolve_for_user, user_key_providers
 from realtime.job_events import event_log_for
 from realtime.relay import follow, notifier_for
+from tasks import plugins as plugin_events
 from tasks.chat_batches import CHAT_BATCH, settle_parent
 from tasks.completions import enqueue_completion, provider_registry
 from web.batches import cancel_batch_job
@@ -78,7 +80,8 @@ def submit_chat(body: ChatRequest, provider_override: str | None = None) -> tupl
     if key and (existing := _idempotent_replay(key, digest)) is not None:
         return existing, False
     try:
-        provider, model = provider_registry(current_app).resolve(provider_override or body.provider, body.model)
+        provider_name, model = resolve_for_user(provider_registry(current_app), db.session, current_user.id,
+                                                provider_override or body.provider, body.model)
     except ProviderSelectionError as exc:
         raise ApiError(400, str(exc), code="unknown_provider_or_model") from None
     s = db.session
@@ -95,7 +98,7 @@ def submit_chat(body: ChatRequest, provider_override: str | None = None) -> tupl
     job = Job(
         user_id=current_user.id, kind="chat", status="queued", idempotency_key=key, request_hash=digest,
         payload={
-            "provider": provider.name, "model": model, "messages": history + new_messages, "system": system,
+            "provider": provider_name, "model": model, "messages": history + new_messages, "system": system,
             "temperature": body.temperature, "max_tokens": body.max_tokens,
             "conversation_id": body.conversation_id,
         },
@@ -188,7 +191,9 @@ def cancel_job(job_id: str):
         update(Job).where(Job.id == job.id, Job.status == "queued")
         .values(status="cancelled", cancel_requested=True, finished_at=ts, updated_at=ts)
     ).rowcount == 1
-    if not cancelled_queued:
+    if cancelled_queued:
+        plugin_events.job_finished(s, job, "cancelled", None, None)
+    else:
         s.execute(update(Job).where(Job.id == job.id).values(cancel_requested=True, updated_at=ts))
     s.commit()
     if cancelled_queued:
@@ -203,7 +208,13 @@ def cancel_job(job_id: str):
 @jwt_required()
 @endpoint("Configured providers and their models", tags=["models"], responses={200: ModelsOut})
 def list_models():
-    return {"providers": provider_registry(current_app).catalog()}
+    registry = provider_registry(current_app)
+    catalog = registry.catalog()
+    # Providers the server has not enabled but the caller holds a key for are theirs to use.
+    for name in sorted(user_key_providers(db.session, current_user.id) - set(registry.providers)):
+        if registry.keyable(name):
+            catalog.append({"provider": name, "models": registry.models_for(name), "default": False})
+    return {"providers": catalog}
 
 
 __all__ = ["bp", "job_to_wire", "owned_job", "submit_chat"]

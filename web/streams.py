@@ -154,6 +154,7 @@ def job_events(job_id: str, query: EventsQuery):
 
 def init_app(app: Flask) -> None:
     settings = app.extensions["settings"]
+    # A larger incoming frame closes the connection (1009) on every socket of ours, job streams included.
     app.config.setdefault("SOCK_SERVER_OPTIONS", {"ping_interval": settings.ws_ping_interval,
                                                   "max_message_size": settings.ws_max_frame_bytes})
     sock.init_app(app)

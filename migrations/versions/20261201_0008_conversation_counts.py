@@ -1,7 +1,7 @@
 """conversation counts: users.conversation_count kept by triggers
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-01 21:40:00
 
 Counting a large account's conversations on every list after a create or delete costs tens of
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0008'
-down_revision = '0006'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 

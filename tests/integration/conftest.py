@@ -154,6 +154,7 @@ def stack_env(settings: Settings, fake_llm: FakeLLMServer) -> dict[str, str]:
     """Environment of the server and worker processes: our settings plus the fake vendors."""
     return settings_env(
         settings, DEMO_TOKENS_PER_SECOND="200", WS_ALLOWED_ORIGINS="http://allowed.example",
+        CORS_ALLOWED_ORIGINS="http://allowed.example",
         OPENAI_API_KEY="sk-fake", OPENAI_BASE_URL=fake_llm.base_url + "/v1",
         ANTHROPIC_API_KEY="ak-fake", ANTHROPIC_BASE_URL=fake_llm.base_url,
         DEFAULT_PROVIDER="demo", PROVIDER_BACKOFF_INITIAL="0.05", PROVIDER_BACKOFF_MAX="2",
@@ -206,3 +207,40 @@ def user(api: httpx.Client) -> dict:
 @pytest.fixture()
 def other_user(api: httpx.Client) -> dict:
     return register(api)
+
+
+class Stack:
+    """A second web server and worker with their own settings (and their own Redis namespace, so
+    neither they nor the session's worker pick up each other's tasks); same database."""
+
+    def __init__(self, name: str, env: dict[str, str], log_dir: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = env
+        self.web = Proc(f"{name}-web", gunicorn_argv(self.port, workers=1), env, log_dir)
+        self.worker = Proc(f"{name}-worker", worker_argv(hostname=name), env, log_dir)
+
+    def __enter__(self) -> "Stack":
+        self.web.start()
+        self.worker.start()
+        try:
+            wait_http_ok(self.url + "/readyz", self.web)
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.web.stop()
+        self.worker.stop()
+
+
+def stack_with(stack_env: dict[str, str], redis_prefix: str, name: str, **overrides: str | None) -> dict[str, str]:
+    """`stack_env` with overrides and a Redis namespace of its own under the run's prefix."""
+    env = dict(stack_env, REDIS_KEY_PREFIX=f"{redis_prefix}{name}:")
+    for key, value in overrides.items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    return env

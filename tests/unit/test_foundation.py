@@ -4,6 +4,7 @@ from __future__ import annotations
 import socket
 
 import pytest
+from cryptography.fernet import Fernet
 
 from settings import DEV_JWT_SECRET, Settings
 from web.security import hash_password, password_problems, verify_password
@@ -54,7 +55,8 @@ def test_production_refuses_weak_secrets():
         Settings(environment="production")
     with pytest.raises(ValueError, match="JWT_SECRET_KEY"):
         Settings(environment="production", jwt_secret_key="short")
-    ok = Settings(environment="production", jwt_secret_key="k" * 40, flower_basic_auth="ops:long-secret")
+    ok = Settings(environment="production", jwt_secret_key="k" * 40, flower_basic_auth="ops:long-secret",
+                  encryption_key=Fernet.generate_key().decode())
     assert ok.jwt_secret_key != DEV_JWT_SECRET
 
 
