@@ -25,15 +25,19 @@ from providers.base import CompletionRequest, Provider, ProviderError, StreamChu
 log = logging.getLogger(__name__)
 WINDOW_MS = 60_000
 
-# KEYS: slots zset, window zset. ARGV: now_ms (empty = Redis TIME), concurrency, rpm, lease_ms, token.
-# Returns {1, 0} when taken, else {0, ms to wait before trying again}.
-_ACQUIRE = """
+# Both scripts take the time as ARGV[1] (tests pin it) or, when empty, from Redis, shared by all workers.
+_NOW = """
 local now = tonumber(ARGV[1])
 if not now then
   if redis.replicate_commands then redis.replicate_commands() end  -- Redis < 5: writes after TIME
   local t = redis.call('TIME')
   now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
+"""
+
+# KEYS: slots zset, window zset. ARGV: now_ms (empty = Redis TIME), concurrency, rpm, lease_ms, token.
+# Returns {1, 0} when taken, else {0, ms to wait before trying again}.
+_ACQUIRE = _NOW + """
 local concurrency, rpm, lease = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - 60000)
@@ -57,13 +61,7 @@ return {1, 0}
 """
 
 # KEYS: slots zset. ARGV: now_ms (empty = Redis TIME), lease_ms, token. Extends a held slot only.
-_RENEW = """
-local now = tonumber(ARGV[1])
-if not now then
-  if redis.replicate_commands then redis.replicate_commands() end  -- Redis < 5: writes after TIME
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
+_RENEW = _NOW + """
 local held = redis.call('ZADD', KEYS[1], 'XX', 'CH', now + tonumber(ARGV[2]), ARGV[3])
 redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) * 2)
 return held

@@ -11,11 +11,9 @@ attempts: their deliveries wait for the replay on connect.
 from __future__ import annotations
 
 import logging
-import threading
 from collections import defaultdict
 
 from celery import shared_task
-from celery.signals import worker_ready, worker_shutting_down
 from flask import Flask, current_app
 from redis.exceptions import RedisError
 from sqlalchemy import select, update
@@ -27,10 +25,10 @@ from realtime.delivery import publish_message
 from realtime.hub import publisher_for, targets_of
 from realtime.presence import presence_for
 from realtime.redis_store import kv
+from tasks.periodic import run_in_every_worker
 
 log = logging.getLogger(__name__)
 SWEEP_BATCH = 2000
-_stop = threading.Event()
 
 
 def next_delay(settings, attempts: int) -> float:
@@ -114,23 +112,5 @@ def _record_error(user_id: str, message_id: int, error: str) -> None:
                   .values(last_error=error[:500]))
 
 
-def _loop(app: Flask) -> None:
-    interval = app.extensions["settings"].chat_redelivery_interval
-    while not _stop.wait(interval):
-        try:
-            sweep_once(app)
-        except Exception as exc:  # database or Redis briefly down: next pass
-            log.warning("redelivery sweep failed: %s", exc)
-
-
-@worker_ready.connect
-def _start_sweeper(sender=None, **_kwargs: object) -> None:
-    from tasks.worker import flask_app
-
-    _stop.clear()
-    threading.Thread(target=_loop, args=(flask_app,), name="chat-redelivery", daemon=True).start()
-
-
-@worker_shutting_down.connect
-def _stop_sweeper(**_kwargs: object) -> None:
-    _stop.set()
+run_in_every_worker("chat-redelivery", lambda app: app.extensions["settings"].chat_redelivery_interval,
+                    sweep_once)

@@ -7,10 +7,8 @@ deliveries are harmless: the task claims a job only once per attempt.
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Callable
 
-from celery.signals import worker_ready, worker_shutting_down
 from flask import Flask
 from sqlalchemy import or_, select, update
 
@@ -21,6 +19,7 @@ from realtime.redis_store import kv
 from tasks.batches import BATCH_KINDS, enqueue_batch
 from tasks.chat_batches import CHAT_BATCH, settle_batch
 from tasks.completions import enqueue_completion, lease_key
+from tasks.periodic import run_in_every_worker
 
 # kind -> (the queue its task waits in, how to enqueue it again)
 _REQUEUE: dict[str, tuple[str, Callable[[str], None]]] = {
@@ -29,7 +28,6 @@ _REQUEUE: dict[str, tuple[str, Callable[[str], None]]] = {
 }
 
 log = logging.getLogger(__name__)
-_stop = threading.Event()
 
 
 def reconcile_once(app: Flask) -> list[str]:
@@ -80,23 +78,4 @@ def _settle_stale_batches(app: Flask, before: int) -> None:
         settle_batch(app, parent_id)
 
 
-def _loop(app: Flask) -> None:
-    interval = app.extensions["settings"].reconcile_interval
-    while not _stop.wait(interval):
-        try:
-            reconcile_once(app)
-        except Exception as exc:  # database or Redis briefly down: try again next pass
-            log.warning("reconciler pass failed: %s", exc)
-
-
-@worker_ready.connect
-def _start_reconciler(sender=None, **_kwargs: object) -> None:
-    from tasks.worker import flask_app
-
-    _stop.clear()
-    threading.Thread(target=_loop, args=(flask_app,), name="reconciler", daemon=True).start()
-
-
-@worker_shutting_down.connect
-def _stop_reconciler(**_kwargs: object) -> None:
-    _stop.set()
+run_in_every_worker("reconciler", lambda app: app.extensions["settings"].reconcile_interval, reconcile_once)
