@@ -23,6 +23,4 @@ def init_app(app: Flask) -> None:
         rid = getattr(g, "request_id", None)
         if rid:
             response.headers["X-Request-ID"] = rid
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
         return response
