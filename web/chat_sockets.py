@@ -17,6 +17,7 @@ from typing import Any
 from flask import Blueprint, Flask, current_app, g, request
 from pydantic import TypeAdapter, ValidationError
 
+from metrics import metrics
 from models import Job, User, now_ms
 from models.db import db
 from realtime.chat_rate import count_message
@@ -134,6 +135,10 @@ class ChatSocket:
     # --- life cycle ------------------------------------------------------------------------
 
     def serve(self) -> None:
+        with metrics().open_websockets.track_inprogress():  # counted with the job sockets
+            self._serve()
+
+    def _serve(self) -> None:
         if self.settings.ws_socket_send_buffer:
             # A bounded kernel buffer: a stalled peer fills the outbox (and is cut) sooner, and costs less memory.
             self.ws.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.settings.ws_socket_send_buffer)

@@ -6,9 +6,10 @@ import uuid
 
 import httpx
 import pytest
+import websocket
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.clients import open_job_socket
+from tests.clients import open_job_socket, ws_url
 from tests.integration.conftest import register
 from tests.integration.private_stack import PrivateStack
 from tests.support import free_port, wait_for
@@ -138,10 +139,12 @@ def test_open_websockets_are_summed_over_processes(stack, fake_llm):
         if not stack.workers:
             stack.start_workers()
         sockets = [open_job_socket(url, job_id, u["access_token"]) for _ in range(3)]
+        sockets.append(websocket.create_connection(ws_url(url, "/ws"), timeout=30,  # a chat socket counts too
+                                                   header=[f"Authorization: Bearer {u['access_token']}"]))
         try:
             for ws in sockets:
-                ws.recv()  # the handshake is done and the relay is running
-            assert value(scrape(url), "websocket_connections") == 3
+                ws.recv()  # the handshake is done and the relay (or the chat socket's replay) is running
+            assert value(scrape(url), "websocket_connections") == 4
         finally:
             for ws in sockets:
                 ws.close()
