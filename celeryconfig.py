@@ -1,7 +1,7 @@
 """Celery settings, built from the one settings object (reliability defaults of the design notes)."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterable
 
 from settings import Settings
 
@@ -9,12 +9,33 @@ COMPLETIONS_QUEUE = "completions"
 DEFAULT_QUEUE = "default"
 
 
+# kombu's Redis transport keeps one list per queue and priority step (`<queue>\x06\x16<step>`).
+_PRIORITY_SUFFIXES = ("", "\x06\x163", "\x06\x166", "\x06\x169")
+
+
+def broker_key_prefix(settings: Settings) -> str:
+    """Where every broker key lives: under our prefix, so a deployment or a test run owns its namespace."""
+    return settings.redis_key_prefix + "celery:"
+
+
+def queue_lengths(client: Any, settings: Settings, queues: Iterable[str]) -> dict[str, int]:
+    """Messages waiting in each queue (LLEN of its broker lists), in one round trip."""
+    queues = list(queues)
+    prefix = broker_key_prefix(settings)
+    with client.pipeline(transaction=False) as pipe:
+        for queue in queues:
+            for suffix in _PRIORITY_SUFFIXES:
+                pipe.llen(prefix + queue + suffix)
+        lengths = pipe.execute()
+    step = len(_PRIORITY_SUFFIXES)
+    return {queue: sum(lengths[i * step:(i + 1) * step]) for i, queue in enumerate(queues)}
+
+
 def celery_config(settings: Settings) -> dict[str, Any]:
     transport = {
         # Longer than the longest task, so a slow stream is not redelivered while still running.
         "visibility_timeout": settings.celery_visibility_timeout,
-        # All broker keys live under our prefix (a deployment, or a test run, owns its namespace).
-        "global_keyprefix": settings.redis_key_prefix + "celery:",
+        "global_keyprefix": broker_key_prefix(settings),
     }
     return {
         "broker_url": settings.celery_broker_url or settings.redis_url,

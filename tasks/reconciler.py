@@ -12,7 +12,7 @@ from typing import Callable
 from flask import Flask
 from sqlalchemy import or_, select, update
 
-from celeryconfig import COMPLETIONS_QUEUE, DEFAULT_QUEUE
+from celeryconfig import COMPLETIONS_QUEUE, DEFAULT_QUEUE, queue_lengths
 from models import Job, now_ms
 from models.db import db
 from realtime.redis_store import kv
@@ -52,8 +52,7 @@ def reconcile_once(app: Flask) -> list[str]:
             ).all()
             # A queued job is only re-enqueued when the queue is empty: while messages wait, it is
             # most likely still in line, and re-enqueueing a long backlog would only flood the queue.
-            backlog = {queue: kv.r.llen(settings.redis_key_prefix + "celery:" + queue)
-                       for queue in {q for q, _ in _REQUEUE.values()}}
+            backlog = queue_lengths(kv.r, settings, {q for q, _ in _REQUEUE.values()})
             stuck = [(job_id, kind) for job_id, status, kind in candidates
                      if (status == "queued" and backlog[_REQUEUE[kind][0]] == 0)
                      or (status == "running" and not kv.r.exists(lease_key(job_id)))]

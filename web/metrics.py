@@ -12,15 +12,13 @@ from typing import Iterator
 
 from flask import Blueprint, Flask, Response, current_app, g, request
 
-from celeryconfig import COMPLETIONS_QUEUE, DEFAULT_QUEUE
+from celeryconfig import COMPLETIONS_QUEUE, DEFAULT_QUEUE, queue_lengths
 from metrics import UNMATCHED_ROUTE, metrics
 from web.errors import ApiError
 from web.openapi import endpoint
 
 bp = Blueprint("metrics", __name__)
 log = logging.getLogger(__name__)
-# kombu's Redis transport keeps one list per queue and priority step (`<queue>\x06\x16<step>`).
-_PRIORITY_SUFFIXES = ("", "\x06\x163", "\x06\x166", "\x06\x169")
 
 
 class QueueDepthCollector:
@@ -32,19 +30,11 @@ class QueueDepthCollector:
     def collect(self) -> Iterator[object]:
         from prometheus_client.core import GaugeMetricFamily
 
-        settings = self.app.extensions["settings"]
-        prefix = settings.redis_key_prefix + "celery:"
         family = GaugeMetricFamily("celery_queue_length", "Tasks waiting in a Celery queue", labels=["queue"])
-        client = self.app.extensions["redis"].r
-        with client.pipeline(transaction=False) as pipe:
-            queues = (COMPLETIONS_QUEUE, DEFAULT_QUEUE)
-            for queue in queues:
-                for suffix in _PRIORITY_SUFFIXES:
-                    pipe.llen(prefix + queue + suffix)
-            lengths = pipe.execute()
-        step = len(_PRIORITY_SUFFIXES)
-        for i, queue in enumerate(queues):
-            family.add_metric([queue], sum(lengths[i * step:(i + 1) * step]))
+        lengths = queue_lengths(self.app.extensions["redis"].r, self.app.extensions["settings"],
+                                (COMPLETIONS_QUEUE, DEFAULT_QUEUE))
+        for queue, length in lengths.items():
+            family.add_metric([queue], length)
         yield family
 
 
