@@ -1,4 +1,4 @@
-"""Flower options from the settings object (`celery -A tasks.worker flower --conf=flowerconfig.py`)."""
+"""Flower options from the settings object (`celery -A worker flower --conf=flowerconfig.py`)."""
 from settings import get_settings
 
 _settings = get_settings()

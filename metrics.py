@@ -13,9 +13,13 @@ import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
+
+import logging
 
 from settings import Settings
+
+log = logging.getLogger(__name__)
 
 UNMATCHED_ROUTE = "<unmatched>"
 # Latency buckets, seconds: API calls are milliseconds, completions and queue waits are seconds to minutes.
@@ -107,3 +111,45 @@ def mark_process_dead(settings: Settings, pid: int) -> None:
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(pid, str(metrics_dir(settings)))
+
+
+class QueueDepthCollector:
+    """Messages waiting in each Celery queue (LLEN of the broker's lists, under its key prefix)."""
+
+    def __init__(self, redis_client: Any, settings: Settings) -> None:
+        self.redis_client = redis_client
+        self.settings = settings
+
+    def collect(self) -> Iterator[object]:
+        from prometheus_client.core import GaugeMetricFamily
+
+        family = GaugeMetricFamily("celery_queue_length", "Tasks waiting in a Celery queue", labels=["queue"])
+        from celeryconfig import COMPLETIONS_QUEUE, DEFAULT_QUEUE, queue_lengths
+
+        lengths = queue_lengths(self.redis_client, self.settings, (COMPLETIONS_QUEUE, DEFAULT_QUEUE))
+        for queue, length in lengths.items():
+            family.add_metric([queue], length)
+        yield family
+
+
+def host_registry(redis_client: Any, settings: Settings):
+    """Every process's samples from the shared directory, plus the queue depth."""
+    from prometheus_client import CollectorRegistry, multiprocess
+
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    registry.register(QueueDepthCollector(redis_client, settings))
+    return registry
+
+
+def serve_worker_metrics(redis_client: Any, settings: Settings) -> None:
+    """The same scrape from a worker, on `WORKER_METRICS_PORT`, for hosts without a web process."""
+    from prometheus_client import start_http_server
+
+    if not settings.worker_metrics_port:
+        return
+    try:
+        start_http_server(settings.worker_metrics_port, addr=settings.worker_metrics_address,
+                          registry=host_registry(redis_client, settings))
+    except OSError as exc:  # another worker of this host serves them already: one is enough
+        log.info("worker metrics not served by this process (%s)", exc)

@@ -188,8 +188,6 @@ class Settings(BaseSettings):
     @field_validator("provider_limits")
     @classmethod
     def _parse_provider_limits(cls, value: str) -> str:
-        from providers.limits import parse_provider_limits
-
         parse_provider_limits(value)  # a typo fails at start-up, not in the first job
         return value
 
@@ -226,6 +224,23 @@ class Settings(BaseSettings):
     @property
     def cors_origins(self) -> list[str]:
         return [o.strip().rstrip("/") for o in self.cors_allowed_origins.split(",") if o.strip()]
+
+
+def parse_provider_limits(spec: str) -> dict[str, dict[str, int]]:
+    """`openai=concurrency:50,rpm:500;anthropic=concurrency:20` → {provider: {concurrency, rpm}}."""
+    budgets: dict[str, dict[str, int]] = {}
+    for part in filter(None, (p.strip() for p in spec.split(";"))):
+        name, sep, rest = part.partition("=")
+        if not sep or not name.strip():
+            raise ValueError(f"PROVIDER_LIMITS: expected `provider=concurrency:N,rpm:N`, got {part!r}")
+        values = {"concurrency": 0, "rpm": 0}
+        for item in filter(None, (i.strip() for i in rest.split(","))):
+            key, _, number = item.partition(":")
+            if key.strip() not in values or not number.strip().isdigit():
+                raise ValueError(f"PROVIDER_LIMITS: unknown or non-numeric setting {item!r} for {name.strip()}")
+            values[key.strip()] = int(number)
+        budgets[name.strip()] = values
+    return budgets
 
 
 def check_fernet_keys(value: str) -> None:

@@ -1,12 +1,12 @@
 """SQLAlchemy 2 typed models; importing this package registers every table on `Base.metadata`."""
 from models.base import Base, new_id, now_ms
-from models.chat import DELIVERY_STATES, ChatMessage, Delivery, RoomMember
+from models.chat import ChatMessage, Delivery, RoomMember
 from models.conversation import Conversation, Message
-from models.job import JOB_STATUSES, TERMINAL_STATUSES, Job
+from models.job import TERMINAL_STATUSES, Job
 from models.provider_key import ProviderKey
 from models.user import User
 
 __all__ = [
-    "Base", "ChatMessage", "Conversation", "DELIVERY_STATES", "Delivery", "Job", "JOB_STATUSES", "Message",
+    "Base", "ChatMessage", "Conversation", "Delivery", "Job", "Message",
     "ProviderKey", "RoomMember", "TERMINAL_STATUSES", "User", "new_id", "now_ms",
 ]

@@ -14,7 +14,6 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, new_id, now_ms
 
-DELIVERY_STATES = ("pending", "delivered", "dead")
 # SQLite only autoincrements an `INTEGER PRIMARY KEY`; PostgreSQL gets a BIGINT identity.
 _MESSAGE_ID = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -48,14 +47,6 @@ class ChatMessage(Base):
     content: Mapped[str] = mapped_column(Text)
     created_at: Mapped[int] = mapped_column(default=now_ms)
 
-    def to_frame(self) -> dict:
-        """The frame recipients receive (the seed's `chat_message` / `private_message` shapes plus `id`)."""
-        if self.kind == "room":
-            return {"type": "chat_message", "id": self.id, "room_id": self.room_id, "user_id": self.sender_id,
-                    "content": self.content, "timestamp": self.created_at, "message_id": self.client_message_id}
-        return {"type": "private_message", "id": self.id, "from": self.sender_id, "to": self.recipient_id,
-                "content": self.content, "timestamp": self.created_at, "message_id": self.client_message_id}
-
 
 class Delivery(Base):
     """One recipient's copy of a message: `pending` until acknowledged (`delivered`) or given up (`dead`)."""
@@ -79,10 +70,3 @@ class Delivery(Base):
     acked_at: Mapped[Optional[int]]
 
     message: Mapped[ChatMessage] = relationship(lazy="joined")
-
-    def to_wire(self) -> dict:
-        m = self.message
-        return {"id": self.id, "messageId": m.id, "recipientId": self.user_id, "senderId": m.sender_id,
-                "kind": m.kind, "roomId": m.room_id, "state": self.state, "attempts": self.attempts,
-                "nextAttemptAt": self.next_attempt_at, "lastError": self.last_error, "createdAt": self.created_at,
-                "ackedAt": self.acked_at, "frame": m.to_frame()}

@@ -46,20 +46,6 @@ class Conversation(Base):
         passive_deletes=True,
     )
 
-    def to_wire(self, with_messages: bool = False) -> dict:
-        data = {
-            "id": self.id,
-            "userId": self.user_id,
-            "title": self.title,
-            "model": self.model,
-            "systemPrompt": self.system_prompt,
-            "createdAt": self.created_at,
-            "updatedAt": self.updated_at,
-        }
-        if with_messages:
-            data["messages"] = [m.to_wire() for m in self.messages]
-        return data
-
 
 class Message(Base):
     __tablename__ = "messages"
@@ -83,14 +69,3 @@ class Message(Base):
     created_at: Mapped[int] = mapped_column(default=now_ms)
 
     conversation: Mapped[Conversation] = relationship(back_populates="messages")
-
-    def to_wire(self) -> dict:
-        return {
-            "id": self.id,
-            "conversationId": self.conversation_id,
-            "role": self.role,
-            "content": self.content,
-            "model": self.model,
-            "tokens": self.tokens,
-            "timestamp": self.timestamp,
-        }

@@ -56,6 +56,9 @@ def _ensure_sqlite_dir(url: str) -> None:
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
 
 
+EXTENSION_KEY = "chat_studio.db"
+
+
 class Database:
     def __init__(self) -> None:
         self.engine: Engine | None = None
@@ -66,9 +69,9 @@ class Database:
         self.session = scoped_session(sessionmaker(bind=self.engine, expire_on_commit=False))
         return self
 
-    def init_app(self, app) -> None:
-        self.init(app.extensions["settings"])
-        app.extensions["db"] = self
+    def init_app(self, app, settings: Settings) -> None:
+        self.init(settings)
+        app.extensions[EXTENSION_KEY] = self
 
         @app.teardown_appcontext
         def _remove_session(exc: BaseException | None) -> None:
@@ -95,7 +98,7 @@ class Database:
 def _current_database() -> Database:
     from flask import current_app
 
-    return current_app.extensions["db"]
+    return current_app.extensions[EXTENSION_KEY]
 
 
 # The current app's Database (web request or Celery task, both run in an app context).

@@ -7,7 +7,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, new_id, now_ms
 
-JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 TERMINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
 
 

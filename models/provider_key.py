@@ -22,7 +22,3 @@ class ProviderKey(Base):
 
     def __repr__(self) -> str:  # never the ciphertext, so a logged row shows nothing of the key
         return f"<ProviderKey {self.provider} of {self.user_id} ...{self.last4}>"
-
-    def to_wire(self) -> dict:
-        return {"provider": self.provider, "apiKeyLast4": self.last4, "apiKey": f"...{self.last4}",
-                "createdAt": self.created_at, "updatedAt": self.updated_at}

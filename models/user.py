@@ -18,12 +18,3 @@ class User(Base):
     # Kept by database triggers on `conversations` (migration 0008), never written by the app:
     # an O(1) total for lists and stats however large the account.
     conversation_count: Mapped[int] = mapped_column(default=0, server_default="0")
-
-    def to_wire(self) -> dict:
-        return {
-            "id": self.id,
-            "username": self.username,
-            "email": self.email,
-            "createdAt": self.created_at,
-            "updatedAt": self.updated_at,
-        }

@@ -5,7 +5,7 @@ from typing import Iterator
 
 import anthropic
 
-from providers.base import CompletionRequest, StreamChunk, Usage
+from providers.base import NEVER_CANCELLED, CancelToken, CompletionRequest, StreamChunk, Usage
 from providers.errors import ProviderUnavailableError, map_sdk_error
 from providers.sdk import LazyClient
 
@@ -29,7 +29,7 @@ class AnthropicProvider:
     def models(self) -> list[str]:
         return list(self._models)
 
-    def stream(self, request: CompletionRequest) -> Iterator[StreamChunk]:
+    def stream(self, request: CompletionRequest, cancel: CancelToken = NEVER_CANCELLED) -> Iterator[StreamChunk]:
         kwargs = {}
         if request.system:
             kwargs["system"] = request.system
@@ -42,10 +42,11 @@ class AnthropicProvider:
         except Exception as exc:
             raise map_sdk_error(anthropic, exc, self.name, request.model) from exc
         input_tokens = output_tokens = 0
-        finish: str | None = None
         stopped = False
         try:
             for event in stream:
+                if cancel.cancelled:
+                    return
                 kind = event.type
                 if kind == "message_start":
                     input_tokens = event.message.usage.input_tokens or 0
@@ -55,16 +56,18 @@ class AnthropicProvider:
                         yield StreamChunk(text=event.delta.text)
                 elif kind == "message_delta":
                     output_tokens = event.usage.output_tokens or output_tokens
-                    finish = event.delta.stop_reason or finish
                 elif kind == "message_stop":
                     stopped = True
         except GeneratorExit:
             raise
         except Exception as exc:
+            if cancel.cancelled:  # our own close ended the read
+                return
             raise map_sdk_error(anthropic, exc, self.name, request.model) from exc
         finally:
             stream.close()
+        if cancel.cancelled:
+            return
         if not stopped:  # the connection ended before the vendor said it was done
             raise ProviderUnavailableError("stream ended before it finished", provider=self.name, model=request.model)
-        yield StreamChunk(finish_reason=finish or "end_turn",
-                          usage=Usage(input_tokens=input_tokens, output_tokens=output_tokens))
+        yield StreamChunk(usage=Usage(input_tokens=input_tokens, output_tokens=output_tokens))

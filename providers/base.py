@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterator, Protocol
+import threading
+from typing import Callable, Iterator, Protocol
 
 
 @dataclass(frozen=True)
@@ -28,11 +29,51 @@ class Usage:
 
 @dataclass(frozen=True)
 class StreamChunk:
-    """One piece of a streamed answer, whatever the vendor: text and/or the final usage/finish reason."""
+    """One piece of a streamed answer, whatever the vendor: text and/or the final usage."""
 
     text: str = ""
-    finish_reason: str | None = None
     usage: Usage | None = None
+
+
+class CancelToken:
+    """Set by whoever cancels a call; an adapter checks it between chunks and registers how to cut a
+    wait short (closing its HTTP stream), so a cancel lands even while the vendor sends nothing."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._callbacks: list[Callable[[], object]] = []
+        self._lock = threading.Lock()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def cancel(self) -> None:
+        with self._lock:
+            if self._event.is_set():
+                return
+            self._event.set()
+            callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:  # the stream may already be closed
+                pass
+
+    def on_cancel(self, callback: Callable[[], object]) -> None:
+        """Call `callback` when cancelled (at once if already)."""
+        with self._lock:
+            if not self._event.is_set():
+                self._callbacks.append(callback)
+                return
+        callback()
+
+    def wait(self, seconds: float) -> bool:
+        """Sleep up to `seconds`, waking early on cancel; True when cancelled."""
+        return self._event.wait(seconds)
+
+
+NEVER_CANCELLED = CancelToken()
 
 
 class Provider(Protocol):
@@ -40,8 +81,9 @@ class Provider(Protocol):
 
     def models(self) -> list[str]: ...
 
-    def stream(self, request: CompletionRequest) -> Iterator[StreamChunk]:
-        """Yield chunks; closing the iterator early must close the underlying connection."""
+    def stream(self, request: CompletionRequest, cancel: CancelToken = ...) -> Iterator[StreamChunk]:
+        """Yield chunks, stopping quietly once `cancel` is set; closing the iterator early must close
+        the underlying connection."""
         ...
 
 

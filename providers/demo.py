@@ -10,7 +10,7 @@ import re
 import time
 from typing import Iterator
 
-from providers.base import CompletionRequest, StreamChunk, Usage
+from providers.base import NEVER_CANCELLED, CancelToken, CompletionRequest, StreamChunk, Usage
 from providers.errors import BadRequestError
 
 _TOKENS = re.compile(r"\[demo:tokens=(\d{1,6})\]")
@@ -37,7 +37,7 @@ class DemoProvider:
     def models(self) -> list[str]:
         return list(self._models)
 
-    def stream(self, request: CompletionRequest) -> Iterator[StreamChunk]:
+    def stream(self, request: CompletionRequest, cancel: CancelToken = NEVER_CANCELLED) -> Iterator[StreamChunk]:
         prompt = next((m.content for m in reversed(request.messages) if m.role == "user"), "")
         if "[demo:fail]" in prompt:
             raise BadRequestError("demo failure requested", provider=self.name, model=request.model, status=400)
@@ -48,8 +48,10 @@ class DemoProvider:
             if delay:
                 # pace against the start time so per-token overhead does not slow the rate
                 wait = start + (i + 1) * delay - time.monotonic()
-                if wait > 0:
-                    time.sleep(wait)
+                if wait > 0 and cancel.wait(wait):
+                    return
+            if cancel.cancelled:
+                return
             yield StreamChunk(text=token)
         prompt_tokens = sum(len(m.content.split()) for m in request.messages) + len((request.system or "").split())
-        yield StreamChunk(finish_reason="stop", usage=Usage(input_tokens=prompt_tokens, output_tokens=len(tokens)))
+        yield StreamChunk(usage=Usage(input_tokens=prompt_tokens, output_tokens=len(tokens)))

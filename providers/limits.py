@@ -20,10 +20,9 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
-from providers.base import CompletionRequest, Provider, ProviderError, StreamChunk
+from providers.base import NEVER_CANCELLED, CancelToken, CompletionRequest, Provider, ProviderError, StreamChunk
 
 log = logging.getLogger(__name__)
-WINDOW_MS = 60_000
 
 # Both scripts take the time as ARGV[1] (tests pin it) or, when empty, from Redis, shared by all workers.
 _NOW = """
@@ -86,21 +85,9 @@ class BudgetWaitTooLong(ProviderError):
     code: str = field(default="rate_limited", init=False)
 
 
-def parse_provider_limits(spec: str) -> dict[str, Budget]:
-    """`openai=concurrency:50,rpm:500;anthropic=concurrency:20` → {provider: Budget}."""
-    budgets: dict[str, Budget] = {}
-    for part in filter(None, (p.strip() for p in spec.split(";"))):
-        name, sep, rest = part.partition("=")
-        if not sep or not name.strip():
-            raise ValueError(f"PROVIDER_LIMITS: expected `provider=concurrency:N,rpm:N`, got {part!r}")
-        values = {"concurrency": 0, "rpm": 0}
-        for item in filter(None, (i.strip() for i in rest.split(","))):
-            key, _, number = item.partition(":")
-            if key.strip() not in values or not number.strip().isdigit():
-                raise ValueError(f"PROVIDER_LIMITS: unknown or non-numeric setting {item!r} for {name.strip()}")
-            values[key.strip()] = int(number)
-        budgets[name.strip()] = Budget(**values)
-    return budgets
+def budgets_from(spec: dict[str, dict[str, int]]) -> dict[str, Budget]:
+    """Budgets from the parsed `PROVIDER_LIMITS` setting ({provider: {concurrency, rpm}})."""
+    return {name: Budget(**values) for name, values in spec.items()}
 
 
 class Slot:
@@ -134,17 +121,6 @@ class ProviderLimiter:
         self.clock_ms = clock_ms  # None = Redis's clock, the one all workers share
         self._acquire = redis_client.register_script(_ACQUIRE)
         self._renew = redis_client.register_script(_RENEW)
-
-    @classmethod
-    def from_app(cls, app) -> "ProviderLimiter":
-        limiter = app.extensions.get("provider_limiter")
-        if limiter is None:
-            settings = app.extensions["settings"]
-            store = app.extensions["redis"]
-            limiter = cls(store.r, store.key("provider"), parse_provider_limits(settings.provider_limits),
-                          settings.provider_slot_lease, settings.provider_limit_max_wait)
-            app.extensions["provider_limiter"] = limiter
-        return limiter
 
     def _keys(self, provider: str) -> list[str]:
         return [f"{self.prefix}:{provider}:slots", f"{self.prefix}:{provider}:window"]
@@ -199,25 +175,26 @@ class ProviderLimiter:
 class LimitedProvider:
     """A provider whose every call first takes a slot of its budget (and gives it back at the end)."""
 
-    def __init__(self, inner: Provider, limiter: ProviderLimiter, cancelled: Callable[[], bool],
-                 cancel_exc: type[BaseException], on_wait: Callable[[float], None] | None = None) -> None:
+    def __init__(self, inner: Provider, limiter: ProviderLimiter,
+                 on_wait: Callable[[float], None] | None = None) -> None:
         self.inner = inner
         self.name = inner.name
         self.limiter = limiter
-        self.cancelled = cancelled
-        self.cancel_exc = cancel_exc
         self.on_wait = on_wait
 
     def models(self) -> list[str]:
         return self.inner.models()
 
-    def stream(self, request: CompletionRequest) -> Iterator[StreamChunk]:
+    def stream(self, request: CompletionRequest, cancel: CancelToken = NEVER_CANCELLED) -> Iterator[StreamChunk]:
         started = time.monotonic()
-        slot = self.limiter.acquire(self.name, request.model, self.cancelled, self.cancel_exc)
+        try:
+            slot = self.limiter.acquire(self.name, request.model, lambda: cancel.cancelled)
+        except InterruptedError:  # cancelled while waiting for a slot
+            return
         try:
             if self.on_wait is not None:
                 self.on_wait(time.monotonic() - started)
-            inner = self.inner.stream(request)
+            inner = self.inner.stream(request, cancel)
             try:
                 for chunk in inner:
                     slot.renew_if_due()

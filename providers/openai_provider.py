@@ -6,7 +6,7 @@ from typing import Iterator
 
 import openai
 
-from providers.base import CompletionRequest, StreamChunk, Usage
+from providers.base import NEVER_CANCELLED, CancelToken, CompletionRequest, StreamChunk, Usage
 from providers.errors import ProviderUnavailableError, map_sdk_error
 from providers.sdk import LazyClient
 
@@ -37,7 +37,7 @@ class OpenAIProvider:
                 raise ProviderUnavailableError("the server lists no models", provider=self.name)
         return list(self._models)
 
-    def stream(self, request: CompletionRequest) -> Iterator[StreamChunk]:
+    def stream(self, request: CompletionRequest, cancel: CancelToken = NEVER_CANCELLED) -> Iterator[StreamChunk]:
         messages = [{"role": m.role, "content": m.content} for m in request.messages]
         if request.system:
             messages.insert(0, {"role": "system", "content": request.system})
@@ -48,10 +48,13 @@ class OpenAIProvider:
             )
         except Exception as exc:
             raise map_sdk_error(openai, exc, self.name, request.model) from exc
+        cancel.on_cancel(stream.close)  # cuts a read that waits on the vendor
         finish: str | None = None
         usage: Usage | None = None
         try:
             for chunk in stream:
+                if cancel.cancelled:
+                    return
                 if chunk.usage is not None:
                     usage = Usage(input_tokens=chunk.usage.prompt_tokens or 0,
                                   output_tokens=chunk.usage.completion_tokens or 0)
@@ -64,10 +67,14 @@ class OpenAIProvider:
         except GeneratorExit:
             raise
         except Exception as exc:
+            if cancel.cancelled:  # our own close ended the read
+                return
             raise map_sdk_error(openai, exc, self.name, request.model) from exc
         finally:
             stream.close()
+        if cancel.cancelled:
+            return
         if finish is None:  # the connection ended before the vendor said it was done
             raise ProviderUnavailableError("stream ended before it finished", provider=self.name, model=request.model)
         # Compatible servers may send no usage chunk: usage stays None rather than a guess.
-        yield StreamChunk(finish_reason=finish, usage=usage)
+        yield StreamChunk(usage=usage)

@@ -8,6 +8,7 @@ attempt had already gone out, so it can tell its client the answer restarted.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Callable, Iterator
 
 from tenacity import (
@@ -18,8 +19,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from providers.base import CompletionRequest, Provider, ProviderError, StreamChunk
-from settings import Settings
+from providers.base import NEVER_CANCELLED, CancelToken, CompletionRequest, Provider, ProviderError, StreamChunk
 
 OnRetry = Callable[[ProviderError, int, bool], None]
 
@@ -44,32 +44,43 @@ class wait_backoff_or_retry_after:
         return min(delay, self.cap)
 
 
-def retry_policy(settings: Settings, sleep: Callable[[float], None] = time.sleep) -> Retrying:
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to try one provider call: attempts, and the backoff's first and longest delay."""
+
+    max_attempts: int = 5
+    backoff_initial: float = 0.5
+    backoff_max: float = 20.0
+
+
+def retrying(policy: RetryPolicy, sleep: Callable[[float], None] = time.sleep) -> Retrying:
     return Retrying(
         retry=retry_if_exception(_retryable),
-        stop=stop_after_attempt(max(1, settings.provider_max_attempts)),
-        wait=wait_backoff_or_retry_after(settings.provider_backoff_initial, settings.provider_backoff_max),
+        stop=stop_after_attempt(max(1, policy.max_attempts)),
+        wait=wait_backoff_or_retry_after(policy.backoff_initial, policy.backoff_max),
         sleep=sleep,
         reraise=True,
     )
 
 
-def stream_with_retries(provider: Provider, request: CompletionRequest, settings: Settings,
-                        on_retry: OnRetry | None = None,
-                        sleep: Callable[[float], None] = time.sleep) -> Iterator[StreamChunk]:
-    """Stream a completion, retrying the whole call on retryable errors."""
+def stream_with_retries(provider: Provider, request: CompletionRequest, policy: RetryPolicy,
+                        on_retry: OnRetry | None = None, sleep: Callable[[float], None] = time.sleep,
+                        cancel: CancelToken = NEVER_CANCELLED) -> Iterator[StreamChunk]:
+    """Stream a completion, retrying the whole call on retryable errors, until done or cancelled."""
     attempt_no = 0
-    for attempt in retry_policy(settings, sleep):
+    for attempt in retrying(policy, sleep):
         with attempt:
             attempt_no += 1
             had_output = False
-            inner = provider.stream(request)
+            if cancel.cancelled:
+                return
+            inner = provider.stream(request, cancel)
             try:
                 for chunk in inner:
                     had_output = had_output or bool(chunk.text)
                     yield chunk
             except ProviderError as exc:
-                if exc.retryable and on_retry is not None and attempt_no < settings.provider_max_attempts:
+                if exc.retryable and on_retry is not None and attempt_no < policy.max_attempts:
                     on_retry(exc, attempt_no, had_output)
                 raise
             finally:

@@ -47,17 +47,14 @@ def mark_user_changed(session: Session, user_id: str, *, membership: bool = Fals
 
 
 class ResponseCache:
-    def __init__(self) -> None:
-        self.store: RedisStore | None = None
-        self.ttl = 300
+    def __init__(self, store: RedisStore, ttl: int) -> None:
+        self.store = store
+        self.ttl = ttl
 
-    def init_app(self, app) -> None:
-        self.store = app.extensions["redis"]
-        self.ttl = app.extensions["settings"].cache_ttl
-        factory = app.extensions["db"].session.session_factory
-        event.listen(factory, "after_commit", self._after_commit)
-        event.listen(factory, "after_rollback", self._after_rollback)
-        app.extensions["response_cache"] = self
+    def listen(self, session_factory: Any) -> None:
+        """Invalidate after each commit of this session factory that recorded a change."""
+        event.listen(session_factory, "after_commit", self._after_commit)
+        event.listen(session_factory, "after_rollback", self._after_rollback)
 
     # ------------------------------------------------------------------ invalidation
 
@@ -72,7 +69,6 @@ class ResponseCache:
 
     def invalidate(self, stale: dict[str, set[str]]) -> None:
         """Replace the version token of each (user, scope)."""
-        assert self.store is not None
         try:
             pipe = self.store.r.pipeline(transaction=False)
             for user_id, scopes in stale.items():
@@ -82,9 +78,6 @@ class ResponseCache:
         except RedisError as exc:  # the committed write stands; cached reads may lag by up to the TTL
             log.warning("cache invalidation failed for %s: %s", sorted(stale), exc)
 
-    def invalidate_user(self, user_id: str) -> None:
-        self.invalidate({user_id: {CONTENT, MEMBERSHIP}})
-
     # ------------------------------------------------------------------ reads
 
     def get_or_compute(self, user_id: str, name: str, params: dict[str, Any],
@@ -93,7 +86,6 @@ class ResponseCache:
 
         When Redis is unavailable the answer is computed and served uncached.
         """
-        assert self.store is not None
         r = self.store.r
         version_key = self._version_key(user_id, scope)
         try:
@@ -116,16 +108,8 @@ class ResponseCache:
         return value
 
     def _version_key(self, user_id: str, scope: str) -> str:
-        assert self.store is not None
         return self.store.key("cache", "ver", scope, user_id)
 
     def _entry_key(self, user_id: str, version: str | None, name: str, params: dict[str, Any]) -> str:
-        assert self.store is not None
         digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:32]
         return self.store.key("cache", user_id, str(version), name, digest)
-
-
-def response_cache() -> ResponseCache:
-    from flask import current_app
-
-    return current_app.extensions["response_cache"]

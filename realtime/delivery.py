@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from models import ChatMessage, Delivery, RoomMember, new_id, now_ms
 from models.db import db
 from realtime.hub import Publisher, Scope
+from schemas import wire
 
 
 def join_room(room_id: str, user_id: str) -> None:
@@ -86,7 +87,7 @@ def store_message(*, sender_id: str, content: str, client_id: str | None, ack_ti
 
 
 def publish_message(publisher: Publisher, msg: ChatMessage, recipients: Iterable[str]) -> None:
-    publisher.publish(msg.kind, msg.to_frame(), to=recipients, room=msg.room_id, sender=msg.sender_id,
+    publisher.publish(msg.kind, wire.chat_frame(msg), to=recipients, room=msg.room_id, sender=msg.sender_id,
                       message_id=msg.id)
 
 
@@ -193,11 +194,3 @@ def acknowledge_pairs(pairs: Sequence[tuple[str, int]]) -> int:
         return count
     finally:
         db.session.remove()
-
-
-def ack_batcher_for(app) -> AckBatcher:
-    batcher = app.extensions.get("chat_acks")
-    if batcher is None:
-        batcher = AckBatcher(app)
-        app.extensions["chat_acks"] = batcher
-    return batcher

@@ -221,16 +221,6 @@ def _discard(index: dict[str, set[Connection]], key: str, conn: Connection) -> N
             del index[key]
 
 
-def hub_for(app) -> ChatHub:
-    from realtime.presence import presence_for
-
-    hub = app.extensions.get("chat_hub")
-    if hub is None:
-        hub = ChatHub(presence_for(app), refresh_interval=max(0.2, app.extensions["settings"].ws_ping_interval / 2))
-        app.extensions["chat_hub"] = hub
-    return hub
-
-
 class Publisher:
     """Publishing needs no hub: the worker and REST views publish too."""
 
@@ -241,7 +231,3 @@ class Publisher:
                 sender: str | None = None, message_id: int | None = None) -> None:
         self.store.r.publish(self.store.key(CHANNEL), encode(kind, frame, to=to, room=room, sender=sender,
                                                              message_id=message_id))
-
-
-def publisher_for(app) -> Publisher:
-    return Publisher(app.extensions["redis"])

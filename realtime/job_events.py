@@ -93,27 +93,18 @@ class JobEventLog:
         ]
 
     def request_cancel(self, job_id: str) -> None:
-        self.store.r.set(self._keys(job_id)[3], "1", ex=self.ttl)
+        self.store.r.set(self.cancel_key(job_id), "1", ex=self.ttl)
 
-    def cancel_requested(self, job_id: str) -> bool:
-        return bool(self.store.r.exists(self._keys(job_id)[3]))
+    def cancel_key(self, job_id: str) -> str:
+        return self.store.key("job", job_id, "cancel")
+
+    def lease_key(self, job_id: str) -> str:
+        """Held by the attempt running the job; lapses when its worker dies."""
+        return self.store.key("job", job_id, "lease")
 
     @property
     def notify_channel(self) -> str:
         return self.store.key(NOTIFY_CHANNEL)
 
 
-def event_log_for(app_or_none=None) -> JobEventLog:
-    """The current app's event log (created once per app, on first use)."""
-    from flask import current_app
-
-    app = app_or_none or current_app
-    log = app.extensions.get("job_events")
-    if log is None:
-        s = app.extensions["settings"]
-        log = JobEventLog(app.extensions["redis"], s.event_log_max, s.event_log_ttl)
-        app.extensions["job_events"] = log
-    return log
-
-
-__all__ = ["JobEvent", "JobEventLog", "StaleAttempt", "TERMINAL_EVENTS", "event_log_for"]
+__all__ = ["JobEvent", "JobEventLog", "StaleAttempt", "TERMINAL_EVENTS"]

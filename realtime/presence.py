@@ -117,11 +117,3 @@ class Presence:
 def presence_ttl(ping_interval: float) -> float:
     """Two ping intervals (a dead socket is closed within that) plus slack for the refresh itself."""
     return 2 * ping_interval + 5
-
-
-def presence_for(app) -> Presence:
-    presence = app.extensions.get("chat_presence")
-    if presence is None:
-        presence = Presence(app.extensions["redis"], presence_ttl(app.extensions["settings"].ws_ping_interval))
-        app.extensions["chat_presence"] = presence
-    return presence

@@ -11,6 +11,9 @@ from werkzeug.local import LocalProxy
 from settings import Settings
 
 
+EXTENSION_KEY = "chat_studio.redis"
+
+
 class RedisStore:
     def __init__(self) -> None:
         self.client: redis.Redis | None = None
@@ -25,9 +28,9 @@ class RedisStore:
         self.prefix = settings.redis_key_prefix
         return self
 
-    def init_app(self, app) -> None:
-        self.init(app.extensions["settings"])
-        app.extensions["redis"] = self
+    def init_app(self, app, settings: Settings) -> None:
+        self.init(settings)
+        app.extensions[EXTENSION_KEY] = self
 
     def key(self, *parts: str) -> str:
         return self.prefix + ":".join(parts)
@@ -38,11 +41,12 @@ class RedisStore:
         return self.client
 
 
-def _current_store() -> RedisStore:
+def store_of(app=None) -> RedisStore:
+    """The RedisStore of `app`, or of the current app (web request or Celery task)."""
     from flask import current_app
 
-    return current_app.extensions["redis"]
+    return (app or current_app).extensions[EXTENSION_KEY]
 
 
-# The current app's RedisStore (web request or Celery task, both run in an app context).
-kv: RedisStore = LocalProxy(_current_store)  # type: ignore[assignment]
+# The current app's RedisStore, for code that runs in an app context.
+kv: RedisStore = LocalProxy(store_of)  # type: ignore[assignment]

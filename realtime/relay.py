@@ -73,16 +73,6 @@ class JobNotifier:
             ev.set()
 
 
-def notifier_for(app) -> JobNotifier:
-    from realtime.job_events import event_log_for
-
-    notifier = app.extensions.get("job_notifier")
-    if notifier is None:
-        notifier = JobNotifier(event_log_for(app))
-        app.extensions["job_notifier"] = notifier
-    return notifier
-
-
 def follow(event_log: JobEventLog, notifier: JobNotifier, job_id: str, after: int,
            idle_timeout: float | None = None,
            finished: Callable[[int], JobEvent | None] | None = None) -> Iterator[JobEvent | None]:

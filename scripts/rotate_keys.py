@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 def main(argv: list[str] | None = None) -> int:
     from models.db import Database
     from observability import configure_logging
-    from providers.keystore import key_ring, rotate_all
+    from services.keystore import key_ring, rotate_all
     from settings import get_settings
 
     ap = argparse.ArgumentParser(description="Re-encrypt stored provider keys under the newest ENCRYPTION_KEY.")

@@ -1,116 +1,12 @@
-"""Redelivery of unacknowledged chat messages, as Celery tasks with tenacity backoff.
-
-Every worker runs a sweep loop (one pass at a time across workers, under a Redis lock). A pass
-finds pending deliveries whose `next_attempt_at` has come and whose recipient has a socket that
-can receive them, and enqueues one `redeliver` task per recipient. The task counts the attempt,
-schedules the next one with tenacity's exponential backoff, and pushes the frame again (the
-publish itself retried by tenacity). Past `chat_max_delivery_attempts` the delivery is `dead`:
-listed by `GET /api/deliveries/dead`, never dropped. A recipient who is offline spends no
-attempts: their deliveries wait for the replay on connect.
-"""
+"""The chat redelivery task: one recipient's due deliveries (see `services/deliveries.py`)."""
 from __future__ import annotations
 
-import logging
-from collections import defaultdict
-
 from celery import shared_task
-from flask import Flask, current_app
-from redis.exceptions import RedisError
-from sqlalchemy import select, update
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+from flask import current_app
 
-from models import ChatMessage, Delivery, now_ms
-from models.db import db
-from realtime.delivery import publish_message
-from realtime.hub import publisher_for, targets_of
-from realtime.presence import presence_for
-from realtime.redis_store import kv
-from tasks.periodic import run_in_every_worker
-
-log = logging.getLogger(__name__)
-SWEEP_BATCH = 2000
-
-
-def next_delay(settings, attempts: int) -> float:
-    """Seconds until the next redelivery after `attempts` sends: tenacity's jittered exponential backoff."""
-    wait = wait_exponential_jitter(initial=settings.chat_ack_timeout, max=settings.chat_redelivery_backoff_max,
-                                   jitter=settings.chat_ack_timeout / 4)
-    state = RetryCallState(retry_object=None, fn=None, args=(), kwargs={})  # type: ignore[arg-type]
-    state.attempt_number = max(1, attempts)
-    return wait(state)
-
-
-def sweep_once(app: Flask) -> dict[str, list[str]]:
-    """One pass; returns the delivery ids it enqueued, by recipient."""
-    settings = app.extensions["settings"]
-    with app.app_context():
-        if not kv.r.set(kv.key("chat", "redelivery", "lock"), "1", nx=True,
-                        px=max(100, int(settings.chat_redelivery_interval * 1000))):
-            return {}
-        online = presence_for(app).online_targets()
-        if not online:
-            return {}
-        try:
-            rows = db.session.execute(
-                select(Delivery.id, Delivery.user_id, ChatMessage.kind, ChatMessage.room_id, ChatMessage.sender_id)
-                .join(ChatMessage, ChatMessage.id == Delivery.message_id)
-                .where(Delivery.state == "pending", Delivery.next_attempt_at <= now_ms())
-                .order_by(Delivery.message_id).limit(SWEEP_BATCH)
-            ).all()
-        finally:
-            db.session.remove()
-        due: dict[str, list[str]] = defaultdict(list)
-        for delivery_id, user_id, kind, room_id, sender_id in rows:
-            if targets_of(kind, user_id, room_id, sender_id) & online:
-                due[user_id].append(delivery_id)
-        for user_id, ids in due.items():
-            redeliver.delay(user_id, ids)
-        return dict(due)
+from services.deliveries import redeliver as redeliver_now
 
 
 @shared_task(name="tasks.deliveries.redeliver", acks_late=True)
 def redeliver(user_id: str, delivery_ids: list[str]) -> dict[str, int]:
-    """Send these deliveries of one recipient again, oldest first; give up on those past the limit."""
-    app = current_app._get_current_object()
-    settings = app.extensions["settings"]
-    now = now_ms()
-    resend: list[ChatMessage] = []
-    dead = 0
-    with db.transaction() as s:
-        rows = s.scalars(
-            select(Delivery).where(Delivery.id.in_(delivery_ids), Delivery.user_id == user_id,
-                                   Delivery.state == "pending", Delivery.next_attempt_at <= now)
-            .order_by(Delivery.message_id).with_for_update(skip_locked=True, of=Delivery)
-        ).all()
-        for d in rows:
-            if d.attempts >= settings.chat_max_delivery_attempts:
-                d.state = "dead"
-                d.last_error = f"not acknowledged after {d.attempts} sends"
-                dead += 1
-                continue
-            d.attempts += 1
-            d.next_attempt_at = now + int(next_delay(settings, d.attempts) * 1000)
-            d.last_error = "not acknowledged in time" if d.attempts > 1 else d.last_error
-            resend.append(d.message)
-    publisher = publisher_for(app)
-    publish = Retrying(stop=stop_after_attempt(3), wait=wait_exponential_jitter(initial=0.1, max=2),
-                       retry=retry_if_exception_type(RedisError), reraise=True)
-    for msg in resend:
-        try:
-            publish(publish_message, publisher, msg, [user_id])
-        except RedisError as exc:  # still pending with its next attempt scheduled: the next sweep tries again
-            log.warning("redelivery of message %s to %s failed: %s", msg.id, user_id, exc)
-            _record_error(user_id, msg.id, str(exc))
-    if dead:
-        log.warning("%d deliveries to %s went to the dead letters", dead, user_id)
-    return {"resent": len(resend), "dead": dead}
-
-
-def _record_error(user_id: str, message_id: int, error: str) -> None:
-    with db.transaction() as s:
-        s.execute(update(Delivery).where(Delivery.user_id == user_id, Delivery.message_id == message_id)
-                  .values(last_error=error[:500]))
-
-
-run_in_every_worker("chat-redelivery", lambda app: app.extensions["settings"].chat_redelivery_interval,
-                    sweep_once)
+    return redeliver_now(current_app._get_current_object(), user_id, delivery_ids)

@@ -1,37 +1,45 @@
 """A background pass every worker process runs on a fixed interval, from worker start to shutdown.
 
-The reconciler and the chat redelivery sweep both need one; each pass guards itself across
-workers (a Redis lock), so every worker may run the loop.
+Each pass guards itself across workers (a Redis lock), so every worker may run the loop. The
+passes are declared in one list in `worker.py`; nothing starts by being imported.
 """
 from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import dataclass
 from typing import Callable
 
 from celery.signals import worker_ready, worker_shutting_down
 from flask import Flask
 
+from settings import Settings
+
 log = logging.getLogger(__name__)
 
 
-def run_in_every_worker(name: str, interval_of: Callable[[Flask], float], one_pass: Callable[[Flask], object]) -> None:
-    """Run `one_pass(app)` every `interval_of(app)` seconds in a daemon thread of each worker."""
+@dataclass(frozen=True)
+class Periodic:
+    name: str
+    interval: Callable[[Settings], float]
+    one_pass: Callable[[Flask], object]
+
+
+def run_in_every_worker(app: Flask, settings: Settings, periodic: Periodic) -> None:
+    """Run `periodic.one_pass(app)` every interval in a daemon thread of each worker, once it is ready."""
     stop = threading.Event()
 
-    def loop(app: Flask) -> None:
-        interval = interval_of(app)
+    def loop() -> None:
+        interval = periodic.interval(settings)
         while not stop.wait(interval):
             try:
-                one_pass(app)
+                periodic.one_pass(app)
             except Exception as exc:  # database or Redis briefly down: try again next pass
-                log.warning("%s pass failed: %s", name, exc)
+                log.warning("%s pass failed: %s", periodic.name, exc)
 
     def start(sender=None, **_kwargs: object) -> None:
-        from tasks.worker import flask_app
-
         stop.clear()
-        threading.Thread(target=loop, args=(flask_app,), name=name, daemon=True).start()
+        threading.Thread(target=loop, name=periodic.name, daemon=True).start()
 
     def halt(**_kwargs: object) -> None:
         stop.set()

@@ -105,7 +105,7 @@ def gunicorn_argv(port: int, workers: int = 1) -> list[str]:
 
 
 def worker_argv(concurrency: int = 50, hostname: str = "test") -> list[str]:
-    return [str(BIN / "celery"), "-A", "tasks.worker", "worker", "-P", "gevent", "-c", str(concurrency),
+    return [str(BIN / "celery"), "-A", "worker", "worker", "-P", "gevent", "-c", str(concurrency),
             "-Q", "completions,default", "--without-mingle", "--without-gossip", "-l", "INFO",
             "-n", f"{hostname}@%h"]
 

@@ -1,80 +1,51 @@
-"""The Flask app factory: extensions are initialised in order, each by its own `init_app`."""
+"""The Flask app factory: the shared objects (`extensions.core`), then the HTTP pieces, in order."""
 from __future__ import annotations
 
 from flask import Flask
 
 from settings import Settings, get_settings
 
-API_VERSION = "0.1.0"
-
 
 def create_app(settings: Settings | None = None) -> Flask:
-    settings = settings or get_settings()
-    from metrics import configure_metrics
+    from extensions.core import create_core_app
 
-    configure_metrics(settings)  # before anything imports prometheus_client
+    app = create_core_app(settings or get_settings(), __name__)
+    _configure(app)
+    for init_app in _http_pieces():
+        init_app(app)
+    return app
 
-    from flask_compress import Compress
 
-    from error_reporting import init_sentry
-    from models.db import Database
-    from observability import configure_logging, init_celery_context
-    from realtime.cache import ResponseCache
-    from realtime.redis_store import RedisStore
-    from tasks.celery_app import celery_init_app
-    from tasks.plugins import PluginDispatcher
-    from web import (
-        analytics,
-        auth,
-        batches,
-        chat_sockets,
-        conversations,
-        deliveries,
-        docs,
-        errors,
-        hardening,
-        health,
-        jobs,
-        metrics,
-        rate_limits,
-        provider_keys,
-        request_context,
-        rooms,
-        search,
-        security,
-        stats,
-        streams,
-        transfer,
-    )
+def _configure(app: Flask) -> None:
+    from extensions.ext_settings import settings
 
-    configure_logging(settings.log_level)
-    init_sentry(settings, release_default=API_VERSION)
-    app = Flask(__name__)
+    s = settings(app)
     app.config.update(
-        MAX_CONTENT_LENGTH=settings.max_content_length,
-        API_VERSION=API_VERSION,
+        MAX_CONTENT_LENGTH=s.max_content_length,
         # gzip only: every client has it, and it keeps a dependency on brotli/zstd out.
         COMPRESS_ALGORITHM=["gzip"],
-        COMPRESS_MIN_SIZE=settings.gzip_min_size,
+        COMPRESS_MIN_SIZE=s.gzip_min_size,
         COMPRESS_MIMETYPES=["application/json", "application/x-ndjson"],
         COMPRESS_STREAMS=True,
         COMPRESS_ALGORITHM_STREAMING=["gzip"],  # the NDJSON export; SSE is never compressed
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    app.extensions["settings"] = settings
 
-    Database().init_app(app)
-    RedisStore().init_app(app)
-    ResponseCache().init_app(app)
-    PluginDispatcher().init_app(app)
-    Compress(app)
-    for ext in (metrics, errors, request_context, hardening, security):
-        ext.init_app(app)
-    init_celery_context(celery_init_app(app))
-    for blueprint in (health.bp, docs.bp, auth.bp, conversations.bp, transfer.bp, search.bp, stats.bp, jobs.bp,
-                      batches.bp, rooms.bp, deliveries.bp, provider_keys.bp, analytics.bp):
-        app.register_blueprint(blueprint)
-    streams.init_app(app)
-    chat_sockets.init_app(app)
-    rate_limits.init_app(app)  # wraps registered views: after every blueprint
-    return app
+
+def _http_pieces() -> list:
+    """Each piece's `init_app`, in order: cross-cutting hooks, the routes, then the rate limits
+    (which wrap every registered view)."""
+    from flask_compress import Compress
+
+    from realtime import chat_sockets, job_socket, sockets
+    from web import (
+        analytics, auth, batches, conversations, deliveries, docs, errors, hardening, health, jobs, metrics,
+        provider_keys, rate_limits, request_context, rooms, search, security, stats, streams, transfer,
+    )
+
+    blueprints = (health.bp, docs.bp, auth.bp, conversations.bp, transfer.bp, search.bp, stats.bp, jobs.bp,
+                  streams.bp, batches.bp, rooms.bp, deliveries.bp, provider_keys.bp, analytics.bp,
+                  job_socket.bp, chat_sockets.bp)
+    return [Compress, metrics.init_app, errors.init_app, request_context.init_app, hardening.init_app,
+            security.init_app, sockets.init_app, *(lambda app, bp=bp: app.register_blueprint(bp) for bp in blueprints),
+            rate_limits.init_app]

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from flask import Blueprint, current_app
+from extensions.ext_plugins import dispatcher
+from flask import Blueprint
 from flask_jwt_extended import current_user, jwt_required
 from pydantic import BaseModel, Field
 
@@ -39,5 +40,5 @@ class AnalyticsOut(BaseModel):
 @endpoint("The caller's daily usage counted by the analytics plugin, newest day first (UTC)", tags=["plugins"],
           query=AnalyticsQuery, responses={200: AnalyticsOut})
 def my_analytics(query: AnalyticsQuery):
-    enabled = PLUGIN_PATH in current_app.extensions["plugins"].plugin_ids
+    enabled = PLUGIN_PATH in dispatcher().plugin_ids
     return {"enabled": enabled, "days": daily_usage(kv._get_current_object(), current_user.id, query.days)}

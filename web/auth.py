@@ -15,9 +15,10 @@ from sqlalchemy.exc import IntegrityError
 
 from models import User
 from models.db import db
+from schemas import wire
 from web.errors import ApiError
 from web.openapi import endpoint
-from web.schemas import (
+from schemas.core import (
     AuthOut,
     LoginIn,
     LogoutIn,
@@ -37,7 +38,7 @@ def _tokens_for(user: User) -> dict:
         "access_token": create_access_token(identity=user.id),
         "refresh_token": create_refresh_token(identity=user.id),
         "token_type": "bearer",
-        "user": user.to_wire(),
+        "user": wire.user(user),
     }
 
 
@@ -110,4 +111,4 @@ def logout(body: LogoutIn | None = None):
 @jwt_required()
 @endpoint("The current user", tags=TAGS, responses={200: UserOut})
 def me():
-    return current_user.to_wire()
+    return wire.user(current_user)

@@ -7,31 +7,32 @@ from __future__ import annotations
 
 from typing import Annotated, Union
 
-from flask import Blueprint, current_app
+from flask import Blueprint
 from flask_jwt_extended import current_user, jwt_required
 from pydantic import Field
-from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import selectinload
 
-from models import Conversation, Job, Message, now_ms
+from models import Conversation, now_ms
 from models.db import db
-from realtime.cache import MEMBERSHIP, mark_user_changed, response_cache
-from tasks.batches import BATCH_CREATE, BATCH_DELETE, enqueue_batch
-from web.conversation_ops import (
+from extensions.ext_cache import response_cache
+from extensions.ext_settings import settings
+from realtime.cache import MEMBERSHIP, mark_user_changed
+from schemas import wire
+from services import conversation_batches, conversations
+from services.conversation_batches import BATCH_CREATE, BATCH_DELETE
+from services.conversations import (
     assign_ids,
     build_conversation,
-    build_message,
     check_batch_ids,
     count_conversations,
     delete_conversations,
     insert_conversations,
     list_page,
 )
-from web.errors import ApiError, not_found
-from web.job_wire import accepted, enqueue_or_undo
+from web.errors import ApiError
+from web.jobs import accepted
 from web.openapi import endpoint
-from web.schemas import (
+from schemas.core import (
     BatchCreateOut,
     BatchDeleteOut,
     BatchIds,
@@ -45,7 +46,7 @@ from web.schemas import (
     MessagesOut,
     ResourceId,
 )
-from web.schemas_jobs import JobOut
+from schemas.jobs import JobOut
 
 bp = Blueprint("conversations", __name__, url_prefix="/api/conversations")
 TAGS = ["conversations"]
@@ -55,13 +56,8 @@ BatchDeleteIn = Union[Annotated[list[ResourceId], Field(min_length=1, max_length
 
 
 def owned_conversation(conversation_id: str, *, with_messages: bool = False) -> Conversation:
-    stmt = select(Conversation).where(Conversation.id == conversation_id, Conversation.user_id == current_user.id)
-    if with_messages:
-        stmt = stmt.options(selectinload(Conversation.messages))
-    conv = db.session.execute(stmt).scalar_one_or_none()
-    if conv is None:
-        raise not_found("conversation")
-    return conv
+    return conversations.owned_conversation(db.session(), current_user.id, conversation_id,
+                                            with_messages=with_messages)
 
 
 def _commit_or_conflict(what: str) -> None:
@@ -78,7 +74,7 @@ def _changed(*, membership: bool = False) -> None:
 
 
 def _settings():
-    return current_app.extensions["settings"]
+    return settings()
 
 
 # ---------------------------------------------------------------- lists
@@ -120,14 +116,14 @@ def create_conversation(body: ConversationCreate):
     db.session.add(conv)
     _changed(membership=True)
     _commit_or_conflict("conversation or message")
-    return conv.to_wire(with_messages=True), 201
+    return wire.conversation(conv, with_messages=True), 201
 
 
 @bp.get("/<conversation_id>")
 @jwt_required()
 @endpoint("A conversation with its messages", tags=TAGS, responses={200: ConversationDetailOut}, errors=(404,))
 def get_conversation(conversation_id: str):
-    return owned_conversation(conversation_id, with_messages=True).to_wire(with_messages=True)
+    return wire.conversation(owned_conversation(conversation_id, with_messages=True), with_messages=True)
 
 
 @bp.patch("/<conversation_id>")
@@ -146,7 +142,7 @@ def update_conversation(conversation_id: str, body: ConversationPatch):
         conv.updated_at = now_ms()
         _changed()
     db.session.commit()
-    return conv.to_wire(with_messages=True)
+    return wire.conversation(conv, with_messages=True)
 
 
 @bp.delete("/<conversation_id>")
@@ -165,7 +161,7 @@ def delete_conversation(conversation_id: str):
 @endpoint("Messages of a conversation, oldest first", tags=TAGS, responses={200: MessagesOut}, errors=(404,))
 def list_messages(conversation_id: str):
     conv = owned_conversation(conversation_id, with_messages=True)
-    return {"conversationId": conv.id, "messages": [m.to_wire() for m in conv.messages]}
+    return {"conversationId": conv.id, "messages": [wire.message(m) for m in conv.messages]}
 
 
 @bp.post("/<conversation_id>/messages")
@@ -173,22 +169,9 @@ def list_messages(conversation_id: str):
 @endpoint("Append a message", tags=TAGS, body=MessageIn, responses={201: MessageOut}, errors=(404, 409))
 def add_message(conversation_id: str, body: MessageIn):
     conv = owned_conversation(conversation_id)
-    msg = append_message(conv, body)
+    msg = conversations.append_message(db.session(), conv, body)
     _commit_or_conflict("message")
-    return msg.to_wire(), 201
-
-
-def append_message(conv: Conversation, data: MessageIn) -> Message:
-    """Add a message at the end of a conversation and touch the conversation (caller commits)."""
-    s = db.session()
-    next_seq = (s.scalar(select(func.max(Message.seq)).where(Message.conversation_id == conv.id)) or 0) + 1
-    ts = now_ms()
-    msg = build_message(data, next_seq, ts)
-    msg.conversation_id = conv.id
-    s.add(msg)
-    conv.updated_at = ts
-    mark_user_changed(s, conv.user_id)
-    return msg
+    return wire.message(msg), 201
 
 
 # ---------------------------------------------------------------- batches
@@ -211,7 +194,7 @@ def batch_create(body: list[ConversationCreate]):
         s.rollback()
         raise ApiError(409, "a conversation or message id already exists", code="conflict") from None
     _commit_or_conflict("conversation or message")
-    return {"success": True, "count": len(convs), "conversations": [c.to_wire(with_messages=True) for c in convs]}, 201
+    return {"success": True, "count": len(convs), "conversations": [wire.conversation(c, with_messages=True) for c in convs]}, 201
 
 
 @bp.delete("/batch")
@@ -237,10 +220,4 @@ def _check_batch_size(n: int) -> None:
 
 
 def _submit_batch(kind: str, payload: dict):
-    s = db.session()
-    job = Job(user_id=current_user.id, kind=kind, status="queued", payload=payload,
-              progress={"done": 0, "total": payload["count"], **({"deleted": 0} if kind == BATCH_DELETE else {})})
-    s.add(job)
-    s.commit()
-    enqueue_or_undo(job, enqueue_batch)
-    return accepted(job)
+    return accepted(conversation_batches.submit(db.session(), current_user.id, kind, payload))

@@ -5,18 +5,20 @@ exist (404).
 """
 from __future__ import annotations
 
-from flask import Blueprint, current_app
+from flask import Blueprint
 from flask_jwt_extended import current_user, jwt_required
 from sqlalchemy import Select, or_, select
 
 from models import ChatMessage, Delivery
 from models.db import db
 from realtime.delivery import publish_message, retry_dead
-from realtime.hub import publisher_for
+from extensions import ext_chat
+from extensions.ext_settings import settings
+from schemas import wire
 from web.errors import ApiError, not_found
 from web.openapi import endpoint
 from web.pagination import paginate
-from web.schemas_chat import DeadQuery, DeliveryOut, DeliveryPage, DeliveryQuery
+from schemas.chat import DeadQuery, DeliveryOut, DeliveryPage, DeliveryQuery
 
 bp = Blueprint("deliveries", __name__)
 TAGS = ["deliveries"]
@@ -34,7 +36,7 @@ def _visible(role: str) -> Select:
 
 def _page(stmt: Select, query) -> dict:
     return paginate(stmt, (Delivery.message_id, Delivery.id), query.page, query.page_size, "deliveries",
-                    lambda d: d.to_wire())
+                    wire.delivery)
 
 
 @bp.get("/api/deliveries")
@@ -66,11 +68,11 @@ def retry(delivery_id: str):
         raise not_found("delivery")
     if delivery.state != "dead":
         raise ApiError(409, f"delivery is {delivery.state}, only a dead one can be retried", code="conflict")
-    if not retry_dead(delivery, current_app.extensions["settings"].chat_ack_timeout):
+    if not retry_dead(delivery, settings().chat_ack_timeout):
         raise ApiError(409, "delivery changed meanwhile; read it again", code="conflict")
     delivery = db.session.get(Delivery, delivery_id, populate_existing=True)
     try:
-        publish_message(publisher_for(current_app), delivery.message, [delivery.user_id])
+        publish_message(ext_chat.publisher(), delivery.message, [delivery.user_id])
     except Exception:  # pending again: a reconnect or the worker sends it
         pass
-    return delivery.to_wire()
+    return wire.delivery(delivery)

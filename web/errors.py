@@ -11,6 +11,9 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
+from services import errors
+from services.errors import DomainError, validation_details
+
 log = logging.getLogger(__name__)
 
 _HTTP_CODES = {
@@ -45,6 +48,19 @@ def not_found(what: str = "resource") -> ApiError:
     return ApiError(404, f"{what} not found")
 
 
+_DOMAIN_STATUS: dict[type[DomainError], int] = {
+    errors.InvalidRequest: 400, errors.Unauthenticated: 401, errors.Forbidden: 403, errors.NotFound: 404,
+    errors.Conflict: 409, errors.InvalidInput: 422, errors.UpstreamFailed: 502, errors.Unavailable: 503,
+    errors.TimedOut: 504,
+}
+
+
+def from_domain(exc: DomainError) -> ApiError:
+    status = next((code for cls, code in _DOMAIN_STATUS.items() if isinstance(exc, cls)), 400)
+    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
+    return ApiError(status, exc.message, code=exc.code, details=exc.details, headers=headers)
+
+
 def error_response(status: int, code: str, message: str, details: Any = None, headers: dict | None = None):
     body: dict[str, Any] = {"code": code, "message": message}
     if details is not None:
@@ -59,17 +75,15 @@ def error_response(status: int, code: str, message: str, details: Any = None, he
     return resp
 
 
-def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
-    return [
-        {"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]}
-        for e in exc.errors(include_url=False, include_context=False, include_input=False)
-    ]
-
-
 def init_app(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):
         return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
+
+    @app.errorhandler(DomainError)
+    def _domain_error(exc: DomainError):
+        err = from_domain(exc)
+        return error_response(err.status, err.code, err.message, err.details, err.headers)
 
     @app.errorhandler(ValidationError)
     def _validation(exc: ValidationError):

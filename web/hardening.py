@@ -7,6 +7,7 @@ which is less than that library's configuration surface to get right.
 """
 from __future__ import annotations
 
+from extensions.ext_settings import settings as settings_of
 from flask import Flask, Response, request
 
 from web.errors import error_response
@@ -32,7 +33,7 @@ def _security_headers(response: Response, production: bool) -> None:
 
 
 def init_app(app: Flask) -> None:
-    settings = app.extensions["settings"]
+    settings = settings_of(app)
     origins = set(settings.cors_origins)
     any_origin = "*" in origins
     production = settings.environment == "production"

@@ -10,7 +10,7 @@ from models.db import db
 from realtime.redis_store import kv
 from web.errors import error_response
 from web.openapi import endpoint
-from web.schemas import HealthOut
+from schemas.core import HealthOut
 
 bp = Blueprint("health", __name__)
 log = logging.getLogger(__name__)

@@ -9,20 +9,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from flask import Blueprint, current_app
+from flask import Blueprint
 from flask_jwt_extended import current_user, jwt_required
 from pydantic import BaseModel, Field, StringConstraints
-from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
 
-from models import ProviderKey, now_ms
 from models.db import db
-from providers.keystore import encrypt
-from providers.registry import KEYED_PROVIDERS
-from providers.user_keys import ring_for
-from web.errors import ApiError, not_found
+from schemas import wire
+from services import provider_keys
 from web.openapi import endpoint
-from web.schemas import StrictWireModel
+from schemas.core import StrictWireModel
 
 bp = Blueprint("provider_keys", __name__, url_prefix="/api/users/me/provider-keys")
 TAGS = ["provider keys"]
@@ -45,35 +40,18 @@ class ProviderKeyList(BaseModel):
     providerKeys: list[ProviderKeyOut]
 
 
-def _checked(provider: str) -> str:
-    if provider not in KEYED_PROVIDERS:
-        raise ApiError(400, f"unknown provider {provider[:40]!r}; keys are accepted for: {', '.join(KEYED_PROVIDERS)}",
-                       code="unknown_provider")
-    return provider
-
-
-def _owned(provider: str) -> ProviderKey:
-    row = db.session.execute(select(ProviderKey).where(
-        ProviderKey.user_id == current_user.id, ProviderKey.provider == _checked(provider))).scalar_one_or_none()
-    if row is None:
-        raise not_found("provider key")
-    return row
-
-
 @bp.get("")
 @jwt_required()
 @endpoint("The caller's stored provider keys, masked", tags=TAGS, responses={200: ProviderKeyList})
 def list_keys():
-    rows = db.session.scalars(select(ProviderKey).where(ProviderKey.user_id == current_user.id)
-                              .order_by(ProviderKey.provider))
-    return {"providerKeys": [r.to_wire() for r in rows]}
+    return {"providerKeys": [wire.provider_key(r) for r in provider_keys.list_keys(db.session(), current_user.id)]}
 
 
 @bp.get("/<provider>")
 @jwt_required()
 @endpoint("One stored provider key, masked", tags=TAGS, responses={200: ProviderKeyOut}, errors=(400, 404))
 def get_key(provider: str):
-    return _owned(provider).to_wire()
+    return wire.provider_key(provider_keys.owned_key(db.session(), current_user.id, provider))
 
 
 @bp.put("/<provider>")
@@ -81,28 +59,8 @@ def get_key(provider: str):
 @endpoint("Store (or replace) the caller's key for a provider; jobs on that provider then use it", tags=TAGS,
           body=ProviderKeyIn, responses={200: ProviderKeyOut, 201: ProviderKeyOut}, errors=(400, 422))
 def put_key(provider: str, body: ProviderKeyIn):
-    _checked(provider)
-    s = db.session
-    token = encrypt(ring_for(current_app), body.api_key)
-    last4 = body.api_key[-4:]
-    row = s.execute(select(ProviderKey).where(ProviderKey.user_id == current_user.id,
-                                              ProviderKey.provider == provider).with_for_update()
-                    ).scalar_one_or_none()
-    created = row is None
-    if created:
-        row = ProviderKey(user_id=current_user.id, provider=provider, ciphertext=token, last4=last4)
-        s.add(row)
-    else:
-        row.ciphertext, row.last4, row.updated_at = token, last4, now_ms()
-    try:
-        s.commit()
-    except IntegrityError:  # a concurrent PUT for the same provider created it first: replace that one
-        s.rollback()
-        row = _owned(provider)
-        row.ciphertext, row.last4, row.updated_at = token, last4, now_ms()
-        s.commit()
-        created = False
-    return row.to_wire(), 201 if created else 200
+    row, created = provider_keys.store_key(db.session(), current_user.id, provider, body.api_key)
+    return wire.provider_key(row), 201 if created else 200
 
 
 @bp.delete("/<provider>")
@@ -110,9 +68,5 @@ def put_key(provider: str, body: ProviderKeyIn):
 @endpoint("Forget the caller's key for a provider (jobs go back to the server's key)", tags=TAGS,
           responses={204: None}, errors=(400, 404))
 def delete_key(provider: str):
-    res = db.session.execute(delete(ProviderKey).where(ProviderKey.user_id == current_user.id,
-                                                       ProviderKey.provider == _checked(provider)))
-    db.session.commit()
-    if res.rowcount == 0:
-        raise not_found("provider key")
+    provider_keys.delete_key(db.session(), current_user.id, provider)
     return "", 204

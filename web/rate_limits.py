@@ -10,6 +10,7 @@ their own work answer 503 anyway).
 """
 from __future__ import annotations
 
+from extensions.ext_settings import settings as settings_of
 from flask import Flask, request
 from flask_jwt_extended import decode_token
 from flask_limiter import Limiter
@@ -57,7 +58,7 @@ def _exempt() -> bool:
 
 def init_app(app: Flask) -> Limiter:
     """Call after every blueprint is registered: the limited views are wrapped in place."""
-    settings = app.extensions["settings"]
+    settings = settings_of(app)
     if settings.trusted_proxies > 0:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies,  # type: ignore[method-assign]
                                 x_proto=settings.trusted_proxies)

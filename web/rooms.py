@@ -5,19 +5,20 @@ its members only, so to anybody else the room does not exist (404).
 """
 from __future__ import annotations
 
-from flask import Blueprint, current_app
+from flask import Blueprint
 from flask_jwt_extended import current_user, jwt_required
 from sqlalchemy import select
 
 from models import ChatMessage, RoomMember, User
 from models.db import db
 from realtime.delivery import is_member, leave_room
-from realtime.presence import presence_for
-from web.chat_sockets import valid_room_id
+from extensions import ext_chat
+from schemas import wire
+from realtime.chat_sockets import valid_room_id
 from web.errors import not_found
 from web.openapi import endpoint
 from web.pagination import paginate
-from web.schemas_chat import HistoryQuery, RoomList, RoomMembersOut, RoomMessagePage
+from schemas.chat import HistoryQuery, RoomList, RoomMembersOut, RoomMessagePage
 
 bp = Blueprint("rooms", __name__)
 TAGS = ["rooms"]
@@ -48,7 +49,7 @@ def room_members(room_id: str):
     rows = db.session.execute(
         select(RoomMember.user_id, User.username, RoomMember.joined_at).join(User, User.id == RoomMember.user_id)
         .where(RoomMember.room_id == room_id).order_by(RoomMember.joined_at, RoomMember.user_id)).all()
-    online = presence_for(current_app).room_users(room_id)
+    online = ext_chat.presence().room_users(room_id)
     return {"roomId": room_id, "members": [{"userId": uid, "username": name, "joinedAt": joined,
                                             "online": uid in online} for uid, name, joined in rows]}
 
@@ -61,7 +62,7 @@ def room_messages(room_id: str, query: HistoryQuery):
     member_room(room_id)
     stmt = select(ChatMessage).where(ChatMessage.room_id == room_id)
     return paginate(stmt, (ChatMessage.id.desc(),), query.page, query.page_size, "messages",
-                    lambda m: m.to_frame())
+                    wire.chat_frame)
 
 
 @bp.delete("/api/rooms/<room_id>/members/me")

@@ -15,9 +15,10 @@ from sqlalchemy.orm import Session, aliased
 
 from models import Conversation, Message
 from models.db import db
+from schemas import wire
 from web.errors import ApiError
 from web.openapi import endpoint
-from web.schemas import SearchOut, SearchQuery
+from schemas.core import SearchOut, SearchQuery
 
 bp = Blueprint("search", __name__)
 
@@ -71,11 +72,11 @@ def search(s: Session, user_id: str, query: SearchQuery) -> dict:
     results = []
     for conv, title_hit, _ in page:
         if title_hit:
-            results.append({"conversation": conv.to_wire(), "match_type": "title"})
+            results.append({"conversation": wire.conversation(conv), "match_type": "title"})
         else:
             msg = first_hit.get(conv.id)
-            results.append({"conversation": conv.to_wire(), "match_type": "message",
-                            "matched_message": msg.to_wire() if msg else None})
+            results.append({"conversation": wire.conversation(conv), "match_type": "message",
+                            "matched_message": wire.message(msg) if msg else None})
     return {
         "query": query.query,
         "count": total,

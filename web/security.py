@@ -1,9 +1,9 @@
-"""Password policy and hashing; JWT set-up with a Redis blocklist for revoked tokens."""
+"""Password policy and hashing; JWT set-up with the Redis blocklist of revoked tokens (shared with sockets)."""
 from __future__ import annotations
 
 import re
-import time
 from datetime import timedelta
+from functools import lru_cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -12,12 +12,17 @@ from flask_jwt_extended import JWTManager
 
 from models import User
 from models.db import db
-from realtime.redis_store import kv
+from extensions.ext_settings import settings as settings_of
+from realtime.socket_auth import REVOKED_MESSAGE, is_revoked, revoke_token
 from web.errors import error_response
 
 _hasher = PasswordHasher()  # argon2id with the library's recommended (RFC 9106 low-memory) parameters
-# Verifying against this keeps an unknown-user login as slow as a wrong password.
-_DUMMY_HASH = _hasher.hash("dummy-password-for-timing")
+
+
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    """Verifying against this keeps an unknown-user login as slow as a wrong password (made on first use)."""
+    return _hasher.hash("dummy-password-for-timing")
 
 _RULES = (
     (re.compile(r"[A-Z]"), "an uppercase letter"),
@@ -40,7 +45,7 @@ def hash_password(password: str) -> str:
 
 def verify_password(stored_hash: str | None, password: str) -> bool:
     try:
-        return _hasher.verify(stored_hash or _DUMMY_HASH, password) and stored_hash is not None
+        return _hasher.verify(stored_hash or _dummy_hash(), password) and stored_hash is not None
     except (VerificationError, InvalidHashError):
         return False
 
@@ -48,18 +53,8 @@ def verify_password(stored_hash: str | None, password: str) -> bool:
 jwt = JWTManager()
 
 
-def _revoked_key(jti: str) -> str:
-    return kv.key("jwt", "revoked", jti)
-
-
-def revoke_token(payload: dict) -> None:
-    """Put a token's jti on the blocklist until the token would have expired anyway."""
-    ttl = max(1, int(payload.get("exp", time.time() + 60) - time.time()))
-    kv.r.set(_revoked_key(payload["jti"]), "1", ex=ttl)
-
-
 def init_app(app: Flask) -> None:
-    settings = app.extensions["settings"]
+    settings = settings_of(app)
     app.config.update(
         JWT_SECRET_KEY=settings.jwt_secret_key,
         JWT_ACCESS_TOKEN_EXPIRES=timedelta(minutes=settings.jwt_access_minutes),
@@ -71,7 +66,7 @@ def init_app(app: Flask) -> None:
 
     @jwt.token_in_blocklist_loader
     def _is_revoked(_header: dict, payload: dict) -> bool:
-        return bool(kv.r.exists(_revoked_key(payload["jti"])))
+        return is_revoked(payload)
 
     @jwt.user_lookup_loader
     def _load_user(_header: dict, payload: dict) -> User | None:
@@ -83,7 +78,10 @@ def init_app(app: Flask) -> None:
     jwt.unauthorized_loader(lambda reason: _unauthorized("missing or malformed Authorization header"))
     jwt.invalid_token_loader(lambda reason: _unauthorized("invalid token"))
     jwt.expired_token_loader(lambda h, p: _unauthorized("token has expired"))
-    jwt.revoked_token_loader(lambda h, p: _unauthorized("token has been revoked"))
+    jwt.revoked_token_loader(lambda h, p: _unauthorized(REVOKED_MESSAGE))
     jwt.needs_fresh_token_loader(lambda h, p: _unauthorized("fresh token required"))
     jwt.user_lookup_error_loader(lambda h, p: _unauthorized("user no longer exists"))
     jwt.token_verification_failed_loader(lambda h, p: _unauthorized("token verification failed"))
+
+
+__all__ = ["hash_password", "init_app", "jwt", "password_problems", "revoke_token", "verify_password"]

@@ -5,10 +5,10 @@ from flask import Blueprint
 from flask_jwt_extended import current_user, jwt_required
 
 from models.db import db
-from realtime.cache import response_cache
-from web.conversation_ops import user_stats
+from extensions.ext_cache import response_cache
+from services.conversations import user_stats
 from web.openapi import endpoint
-from web.schemas import StatsOut
+from schemas.core import StatsOut
 
 bp = Blueprint("stats", __name__)
 

@@ -14,7 +14,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Iterator
 
-from flask import Blueprint, Response, current_app, request, stream_with_context
+from extensions.ext_settings import settings
+from flask import Blueprint, Response, request, stream_with_context
 from flask_jwt_extended import current_user, jwt_required
 from pydantic import Field
 from sqlalchemy import select, tuple_
@@ -23,10 +24,11 @@ from sqlalchemy.orm import Session
 
 from models import Conversation, Message, new_id
 from models.db import db
-from web.conversation_ops import insert_conversations
+from schemas import wire
+from services.conversations import insert_conversations
 from web.errors import ApiError
 from web.openapi import endpoint, validate_input
-from web.schemas import ConversationCreate, ImportOut, MessageIn
+from schemas.core import ConversationCreate, ImportOut, MessageIn
 
 bp = Blueprint("transfer", __name__, url_prefix="/api/conversations")
 TAGS = ["conversations"]
@@ -45,7 +47,7 @@ class ExportedConversation(ConversationCreate):
 def _export_line(conv: Conversation, messages: list[Message]) -> str:
     line = {"id": conv.id, "title": conv.title, "model": conv.model, "systemPrompt": conv.system_prompt,
             "createdAt": conv.created_at, "updatedAt": conv.updated_at,
-            "messages": [{k: v for k, v in m.to_wire().items() if k != "conversationId"} for m in messages]}
+            "messages": [{k: v for k, v in wire.message(m).items() if k != "conversationId"} for m in messages]}
     return json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n"
 
 
@@ -195,7 +197,7 @@ class Importer:
 
 def _body_lines() -> Iterator[tuple[int, bytes]]:
     """The body's non-blank lines: NDJSON read as a stream, or a JSON array of conversations."""
-    limit = current_app.extensions["settings"].import_max_bytes
+    limit = settings().import_max_bytes
     if request.content_length is not None and request.content_length > limit:
         raise ApiError(413, f"an import holds at most {limit} bytes", code="payload_too_large")
     request.max_content_length = limit
@@ -223,7 +225,7 @@ def _body_lines() -> Iterator[tuple[int, bytes]]:
           raw_body={NDJSON: ExportedConversation, "application/json": list[ExportedConversation]},
           responses={200: ImportOut}, errors=(413, 415))
 def import_conversations():
-    importer = Importer(db.session(), current_user.id, current_app.extensions["settings"].default_model)
+    importer = Importer(db.session(), current_user.id, settings().default_model)
     for line_no, raw in _body_lines():
         importer.add(line_no, raw)
     importer.flush()

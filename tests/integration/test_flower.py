@@ -11,7 +11,7 @@ from tests.support import BIN, Proc, free_port, wait_for
 def test_flower_shows_workers_and_tasks_behind_basic_auth(stack_env, log_dir, worker, api):
     port = free_port()
     env = {**stack_env, "FLOWER_PORT": str(port), "FLOWER_BASIC_AUTH": "ops:flower-Secret-1"}
-    flower = Proc("flower", [str(BIN / "celery"), "-A", "tasks.worker", "flower", "--conf=flowerconfig.py",
+    flower = Proc("flower", [str(BIN / "celery"), "-A", "worker", "flower", "--conf=flowerconfig.py",
                              "--address=127.0.0.1"], env, log_dir).start()
     base = f"http://127.0.0.1:{port}"
     auth = ("ops", "flower-Secret-1")

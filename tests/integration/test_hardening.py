@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import websocket
 
+from extensions.ext_celery import celery_app
 from tests.clients import open_job_socket, wait_job
 from tests.support import wait_for
 
@@ -111,7 +112,7 @@ class _Trap:
 
 def test_the_worker_refuses_pickle_messages(app, api, user, worker, tmp_path: Path):
     trap = tmp_path / f"unpickled-{uuid.uuid4().hex}"
-    celery = app.extensions["celery"]
+    celery = celery_app(app)
     celery.send_task("tasks.completions.run_completion", args=[_Trap(str(trap))], serializer="pickle",
                      queue="completions")
     wait_for(lambda: "untrusted content" in worker.log_tail(400), timeout=30, what="the refusal in the worker log")

@@ -11,7 +11,7 @@ import psycopg2
 import pytest
 from cryptography.fernet import Fernet, InvalidToken
 
-from providers.keystore import dev_encryption_key
+from services.keystore import dev_encryption_key
 from tests.clients import wait_job
 from tests.integration.conftest import Stack, register, settings_env, stack_with
 from tests.support import ROOT
@@ -211,6 +211,6 @@ def test_production_mode_refuses_to_start_without_an_encryption_key(settings):
     assert out.returncode != 0 and "ENCRYPTION_KEY must be set in production" in out.stderr
     env["ENCRYPTION_KEY"] = Fernet.generate_key().decode()
     env["JWT_SECRET_KEY"] = "too-short"
-    out = subprocess.run([sys.executable, "-m", "celery", "-A", "tasks.worker", "inspect", "ping", "--timeout", "1"],
+    out = subprocess.run([sys.executable, "-m", "celery", "-A", "worker", "inspect", "ping", "--timeout", "1"],
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode != 0 and "JWT_SECRET_KEY must be set" in (out.stderr + out.stdout)

@@ -8,7 +8,8 @@ import httpx
 import pytest
 import redis as redis_lib
 
-from providers.limits import Budget, BudgetWaitTooLong, ProviderLimiter, parse_provider_limits
+from providers.limits import Budget, BudgetWaitTooLong, ProviderLimiter, budgets_from
+from settings import parse_provider_limits
 from tests.integration.conftest import register
 from tests.integration.private_stack import PrivateStack
 from tests.support import delete_redis_prefix, wait_for
@@ -37,7 +38,7 @@ def limiter_factory(redis_url, redis_prefix):
 
 
 def test_parse_provider_limits():
-    assert parse_provider_limits("openai=concurrency:50,rpm:500; anthropic=rpm:20") == {
+    assert budgets_from(parse_provider_limits("openai=concurrency:50,rpm:500; anthropic=rpm:20")) == {
         "openai": Budget(50, 500), "anthropic": Budget(0, 20)}
     assert parse_provider_limits("") == {}
     for bad in ("openai", "openai=speed:3", "openai=rpm:x"):

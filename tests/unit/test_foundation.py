@@ -6,6 +6,7 @@ import socket
 import pytest
 from cryptography.fernet import Fernet
 
+from extensions.ext_settings import settings as settings_of
 from settings import DEV_JWT_SECRET, Settings
 from web.security import hash_password, password_problems, verify_password
 
@@ -62,10 +63,10 @@ def test_production_refuses_weak_secrets():
 
 def test_creating_the_app_connects_to_nothing(app):
     # the database file was never created and Redis on a closed port was never dialled
-    assert app.extensions["settings"].database_url.endswith("never.db")
+    assert settings_of(app).database_url.endswith("never.db")
     import os
 
-    assert not os.path.exists(app.extensions["settings"].database_url.split("///", 1)[1])
+    assert not os.path.exists(settings_of(app).database_url.split("///", 1)[1])
 
 
 def test_envelope_for_failures_before_any_storage(app):

@@ -5,8 +5,9 @@ import pytest
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from plugins.loader import PluginLoadError, enabled_plugin_ids, load
-from providers.keystore import dev_encryption_key, key_list, key_ring
-from providers.registry import ProviderRegistry, UnknownProviderError
+from services.keystore import dev_encryption_key, key_list, key_ring
+from providers.registry import UnknownProviderError
+from services.provider_setup import build_registry
 from settings import Settings
 
 STRONG = "k" * 40
@@ -49,7 +50,7 @@ def test_ring_encrypts_with_the_newest_key_and_reads_older_ones():
 
 
 def test_user_keys_never_accept_an_unconfigured_compatible_server():
-    registry = ProviderRegistry.from_settings(Settings())
+    registry = build_registry(Settings())
     assert registry.keyable("openai") and registry.keyable("anthropic")
     assert not registry.keyable("openai_compatible") and not registry.keyable("demo")
     with pytest.raises(UnknownProviderError):

@@ -12,17 +12,48 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from models import TERMINAL_STATUSES, Job, now_ms
+from extensions.ext_jobs import event_log
+from models import Job, now_ms
 from models.db import db
-from realtime.job_events import StaleAttempt, event_log_for
+from services import lifecycle, queue
+from services.jobs import enqueue_or_undo
+from services.lifecycle import UNFINISHED, JobStatus
+from services.queue import RUN_COMPLETION
 
 log = logging.getLogger(__name__)
 
-CHAT_BATCH = "chat_batch"
+CHAT_BATCH = "chat_batch"  # has no task of its own: not a registered kind
+
+
+def submit(s: Session, user_id: str, payloads: list[dict], metadata: dict | None) -> Job:
+    """The parent and one chat job per request, committed together, then enqueued.
+
+    The first publish decides: if the broker is down nothing is left behind (Unavailable). Past
+    it, a failed publish leaves that child queued, and the reconciler enqueues it again.
+    """
+    counts = {"total": len(payloads), "completed": 0, "failed": 0, "cancelled": 0}
+    parent = Job(user_id=user_id, kind=CHAT_BATCH, status=JobStatus.RUNNING, started_at=now_ms(),
+                 payload={"metadata": metadata}, progress=counts)
+    s.add(parent)
+    s.flush()
+    children = [Job(user_id=user_id, kind="chat", status=JobStatus.QUEUED, parent_id=parent.id, payload=p)
+                for p in payloads]
+    s.add_all(children)
+    s.commit()
+    enqueue_or_undo(s, parent, RUN_COMPLETION, task_arg=children[0].id)
+    for child in children[1:]:
+        try:
+            queue.send(RUN_COMPLETION, child.id)
+        except Exception as exc:
+            log.warning("batch %s: job %s left for the reconciler: %s", parent.id, child.id, exc)
+    return parent
+
+
+def children_of(s: Session, parent_id: str) -> list[Job]:
+    return sorted(s.scalars(select(Job).where(Job.parent_id == parent_id)), key=lambda j: j.payload["batch_index"])
 
 
 def request_counts(s: Session, parent_id: str) -> dict[str, int]:
@@ -36,16 +67,7 @@ def request_counts(s: Session, parent_id: str) -> dict[str, int]:
     }
 
 
-def settle_parent(app: Flask, child_id: str) -> None:
-    """Bring the child's batch, if it has one, up to date with its children's states."""
-    parent_id = db.session.scalar(select(Job.parent_id).where(Job.id == child_id))
-    if parent_id is not None:
-        settle_batch(app, parent_id)
-    else:
-        db.session.remove()
-
-
-def settle_batch(app: Flask, parent_id: str) -> None:
+def settle_batch(parent_id: str) -> None:
     s = db.session()
     try:
         parent = s.execute(select(Job).where(Job.id == parent_id).with_for_update()).scalar_one_or_none()
@@ -55,27 +77,20 @@ def settle_batch(app: Flask, parent_id: str) -> None:
         ended = counts["completed"] + counts["failed"] + counts["cancelled"]
         values: dict[str, Any] = {"progress": counts, "updated_at": now_ms()}
         if ended == counts["total"]:
-            values.update(status="cancelled" if parent.cancel_requested else "succeeded", finished_at=now_ms(),
+            values.update(status=JobStatus.CANCELLED if parent.cancel_requested else JobStatus.SUCCEEDED, finished_at=now_ms(),
                           result={"request_counts": counts})
         s.execute(update(Job).where(Job.id == parent_id).values(**values))
         # Appended while the parent row is locked, so progress events arrive in count order.
-        _event(app, parent_id, "progress", {"request_counts": counts})
+        lifecycle.append_event(parent_id, 0, "progress", {"request_counts": counts})
         if "status" in values:
-            _event(app, parent_id, "completed" if values["status"] == "succeeded" else "cancelled",
-                   {"result": values["result"]})
+            lifecycle.append_event(parent_id, 0, lifecycle.TERMINAL_EVENT[values["status"]],
+                                   {"result": values["result"]})
         s.commit()
     finally:
         db.session.remove()
 
 
-def _event(app: Flask, job_id: str, type_: str, data: dict) -> None:
-    try:
-        event_log_for(app).append(job_id, 0, type_, data)
-    except StaleAttempt:  # pragma: no cover - the parent's log is only ever written at attempt 0
-        pass
-
-
-def cancel_children(app: Flask, s: Session, parent: Job) -> list[str]:
+def _cancel_children(s: Session, parent: Job) -> list[str]:
     """Cancel every unfinished child (queued ones at once, running ones by request); caller commits.
 
     Returns the ids of the children cancelled while still queued, whose terminal events the
@@ -88,10 +103,19 @@ def cancel_children(app: Flask, s: Session, parent: Job) -> list[str]:
         s.execute(update(Job).where(Job.id.in_(queued), Job.status == "queued")
                   .values(status="cancelled", cancel_requested=True, finished_at=ts, updated_at=ts))
     running = list(s.scalars(select(Job.id).where(Job.parent_id == parent.id,
-                                                  Job.status.not_in(TERMINAL_STATUSES))))
+                                                  Job.status.in_(UNFINISHED))))
     if running:
         s.execute(update(Job).where(Job.id.in_(running)).values(cancel_requested=True, updated_at=ts))
-        events = event_log_for(app)
+        events = event_log()
         for job_id in running:
             events.request_cancel(job_id)
     return queued
+
+
+def cancel_batch(s: Session, parent: Job) -> None:
+    """Cancel a running batch: queued requests at once, running ones within about a second."""
+    cancelled = _cancel_children(s, parent)
+    s.commit()
+    for job_id in cancelled:
+        lifecycle.append_event(job_id, 0, "cancelled", {"result": None})
+    settle_batch(parent.id)

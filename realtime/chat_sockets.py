@@ -17,12 +17,13 @@ from typing import Any
 from flask import Blueprint, Flask, current_app, g, request
 from pydantic import TypeAdapter, ValidationError
 
+from extensions import ext_chat
+from extensions.ext_settings import settings
 from metrics import metrics
 from models import Job, User, now_ms
 from models.db import db
 from realtime.chat_rate import count_message
 from realtime.delivery import (
-    ack_batcher_for,
     count_replay,
     is_member,
     join_room,
@@ -31,11 +32,12 @@ from realtime.delivery import (
     publish_message,
     store_message,
 )
-from realtime.hub import Connection, Scope, hub_for, publisher_for
-from realtime.job_events import event_log_for
-from realtime.relay import follow, notifier_for
-from web.errors import ApiError, not_found, validation_details
-from web.schemas_chat import (
+from realtime.hub import Connection, Scope
+from realtime.redis_store import store_of
+from realtime.socket_auth import authenticate_stream_user, check_origin
+from realtime.sockets import sock
+from schemas import wire
+from schemas.chat import (
     ROOM_ID_RE,
     AckFrame,
     ChatFrame,
@@ -44,7 +46,8 @@ from web.schemas_chat import (
     LeaveFrame,
     PingFrame,
 )
-from web.streams import authenticate_stream_user, check_origin, sock, terminal_from_row
+from services.errors import InvalidInput, NotFound, validation_details
+from services.job_stream import follow_job
 
 log = logging.getLogger(__name__)
 bp = Blueprint("chat_sockets", __name__)
@@ -63,8 +66,8 @@ _frames = TypeAdapter(ClientFrame)
 
 def valid_room_id(room_id: str) -> str:
     if not ROOM_ID_RE.match(room_id):
-        raise ApiError(422, "room id must be 1-64 characters of letters, digits, `_`, `-` or `.`, starting "
-                       "with a letter or digit", code="validation_error")
+        raise InvalidInput("room id must be 1-64 characters of letters, digits, `_`, `-` or `.`, starting "
+                           "with a letter or digit")
     return room_id
 
 
@@ -80,11 +83,11 @@ def _guard_chat_sockets() -> None:
     elif request.endpoint == "chat_sockets.private_socket":
         peer = args.get("to_user", "")
         if peer == user.id:
-            raise ApiError(422, "cannot open a private socket to yourself", code="validation_error")
+            raise InvalidInput("cannot open a private socket to yourself")
         if db.session.get(User, peer) is None:
-            raise not_found("user")
+            raise NotFound("user")
     g.chat_user_id = user.id
-    if not current_app.extensions["settings"].ws_compression:
+    if not settings().ws_compression:
         # simple-websocket always accepts permessage-deflate when offered; not offering it saves ~90 KiB a socket.
         request.environ.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)
     db.session.remove()  # hold no database connection for the life of the socket
@@ -121,12 +124,12 @@ class ChatSocket:
 
     def __init__(self, ws: Any, scope: Scope) -> None:
         self.app: Flask = current_app._get_current_object()
-        self.settings = self.app.extensions["settings"]
+        self.settings = settings(self.app)
         self.ws = ws
         self.scope = scope
         self.user_id: str = g.chat_user_id
-        self.hub = hub_for(self.app)
-        self.publisher = publisher_for(self.app)
+        self.hub = ext_chat.hub(self.app)
+        self.publisher = ext_chat.publisher(self.app)
         self.conn = Connection(ws, self.user_id, scope, self.settings.chat_send_buffer)
         self.bad_frames = 0
         self.closed = False
@@ -179,7 +182,7 @@ class ChatSocket:
                     return sent
                 count_replay(self.user_id, [m.id for m in page], self.settings.chat_ack_timeout)
                 for msg in page:
-                    self.ws.send(dumps(msg.to_frame()))
+                    self.ws.send(dumps(wire.chat_frame(msg)))
                     sent.add(msg.id)
                 after = page[-1].id
         finally:
@@ -266,7 +269,7 @@ class ChatSocket:
 
     def _dispatch(self, frame: Any) -> None:
         if isinstance(frame, AckFrame):
-            ack_batcher_for(self.app).add(self.user_id, frame.ids)
+            ext_chat.ack_batcher(self.app).add(self.user_id, frame.ids)
         elif isinstance(frame, PingFrame):
             self.ws.send(dumps({"type": "pong", "timestamp": now_ms()}))
         elif isinstance(frame, FollowJobFrame):
@@ -301,8 +304,7 @@ class ChatSocket:
     def _relay_job(self, job_id: str, after: int) -> None:
         """Job events into this socket's outbox (the same replay-then-live stream as `/ws/jobs/<id>`)."""
         try:
-            for event in follow(event_log_for(self.app), notifier_for(self.app), job_id, after, idle_timeout=5.0,
-                                finished=terminal_from_row(self.app, job_id)):
+            for event in follow_job(self.app, job_id, after, idle_timeout=5.0):
                 if self.closed:
                     return
                 if event is not None:
@@ -318,7 +320,7 @@ class ChatSocket:
         if len(content) > s.chat_max_content_chars:
             return self._error("message_too_long", f"`content` is longer than {s.chat_max_content_chars} "
                                "characters", message_id=client_id)
-        count = count_message(self.app.extensions["redis"], self.user_id)
+        count = count_message(store_of(self.app), self.user_id)
         if count > s.chat_messages_per_second * s.chat_abuse_factor:
             raise CloseSocket(CLOSE_RATE_ABUSE, "message rate abuse")
         if count > s.chat_messages_per_second:
@@ -344,6 +346,3 @@ def _shutdown(ws: Any) -> None:
         pass
 
 
-def init_app(app: Flask) -> None:
-    """Registered after `web.streams` (which owns the shared `sock`)."""
-    app.register_blueprint(bp)

@@ -5,7 +5,7 @@ from typing import Annotated, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from web.schemas import ConversationDetailOut, ModelName, PageMeta, ResourceId, Role, WireModel
+from schemas.core import ConversationDetailOut, ModelName, PageMeta, ResourceId, Role, WireModel
 
 ProviderName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
 

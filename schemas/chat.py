@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal, Optional, Union
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
-from web.schemas import PageMeta
+from schemas.core import PageMeta
 
 ROOM_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
 ROOM_ID_RE = re.compile(ROOM_ID_PATTERN)

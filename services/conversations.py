@@ -1,4 +1,4 @@
-"""Queries and writes over many conversations, shared by the web views and the batch task.
+"""Conversations and their messages: owned lookups, list pages, stats, and writes over many at once.
 
 Every function takes the session and the owner's id explicitly, so the same code serves a
 request (the caller) and a Celery task (the job's owner), and every query is scoped to that user.
@@ -12,15 +12,41 @@ import math
 from typing import Any, Iterable, Sequence
 
 from sqlalchemy import Select, delete, func, literal, select, tuple_
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session, aliased, selectinload
 
 from models import Conversation, Message, User, new_id, now_ms
 from realtime.cache import mark_user_changed
-from web.errors import ApiError
-from web.schemas import ConversationCreate, ListQuery, MessageIn
+from schemas import wire
+from services.errors import Conflict, InvalidInput, NotFound
+from schemas.core import ConversationCreate, ListQuery, MessageIn
 
 SORT_COLUMNS = {"createdAt": Conversation.created_at, "updatedAt": Conversation.updated_at,
                 "title": Conversation.title}
+
+
+# ---------------------------------------------------------------- one conversation
+
+def owned_conversation(s: Session, user_id: str, conversation_id: str, *,
+                       with_messages: bool = False) -> Conversation:
+    stmt = select(Conversation).where(Conversation.id == conversation_id, Conversation.user_id == user_id)
+    if with_messages:
+        stmt = stmt.options(selectinload(Conversation.messages))
+    conv = s.execute(stmt).scalar_one_or_none()
+    if conv is None:
+        raise NotFound("conversation")
+    return conv
+
+
+def append_message(s: Session, conv: Conversation, data: MessageIn) -> Message:
+    """Add a message at the end of a conversation and touch the conversation (caller commits)."""
+    next_seq = (s.scalar(select(func.max(Message.seq)).where(Message.conversation_id == conv.id)) or 0) + 1
+    ts = now_ms()
+    msg = build_message(data, next_seq, ts)
+    msg.conversation_id = conv.id
+    s.add(msg)
+    conv.updated_at = ts
+    mark_user_changed(s, conv.user_id)
+    return msg
 
 
 # ---------------------------------------------------------------- building rows
@@ -71,9 +97,9 @@ def decode_cursor(query: ListQuery) -> tuple[Any, str]:
     return value, conv_id
 
 
-def _bad_cursor(why: str) -> ApiError:
-    return ApiError(422, f"after: the cursor {why}", code="validation_error",
-                    details=[{"loc": ["query", "after"], "msg": f"the cursor {why}", "type": "value_error"}])
+def _bad_cursor(why: str) -> InvalidInput:
+    return InvalidInput(f"after: the cursor {why}",
+                        details=[{"loc": ["query", "after"], "msg": f"the cursor {why}", "type": "value_error"}])
 
 
 def count_conversations(s: Session, user_id: str) -> int:
@@ -130,7 +156,7 @@ def summaries(s: Session, convs: Sequence[Conversation]) -> list[dict]:
     out = []
     for conv in convs:
         n, msg = per_conv.get(conv.id, (0, None))
-        out.append({**conv.to_wire(), "messageCount": n, "lastMessage": msg.to_wire() if msg else None})
+        out.append({**wire.conversation(conv), "messageCount": n, "lastMessage": wire.message(msg) if msg else None})
     return out
 
 
@@ -190,9 +216,10 @@ def check_batch_ids(s: Session, items: Sequence[ConversationCreate]) -> None:
             raise _item_error(409, seen_msg[taken], "messages", f"message id {taken} already exists", "conflict")
 
 
-def _item_error(status: int, index: int, field: str, msg: str, code: str) -> ApiError:
-    return ApiError(status, f"item {index}: {field} {msg}", code=code,
-                    details=[{"loc": ["body", index, field], "msg": msg, "type": code}])
+def _item_error(status: int, index: int, field: str, msg: str, code: str) -> Conflict | InvalidInput:
+    cls = Conflict if status == 409 else InvalidInput
+    return cls(f"item {index}: {field} {msg}", code=code,
+               details=[{"loc": ["body", index, field], "msg": msg, "type": code}])
 
 
 def insert_conversations(s: Session, user_id: str, items: Iterable[ConversationCreate],

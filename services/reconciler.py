@@ -7,32 +7,28 @@ deliveries are harmless: the task claims a job only once per attempt.
 from __future__ import annotations
 
 import logging
-from typing import Callable
 
 from flask import Flask
 from sqlalchemy import or_, select, update
 
-from celeryconfig import COMPLETIONS_QUEUE, DEFAULT_QUEUE, queue_lengths
+from celeryconfig import queue_lengths
+from extensions.ext_settings import settings as settings_of
 from models import Job, now_ms
 from models.db import db
 from realtime.redis_store import kv
-from tasks.batches import BATCH_KINDS, enqueue_batch
-from tasks.chat_batches import CHAT_BATCH, settle_batch
-from tasks.completions import enqueue_completion, lease_key
-from tasks.periodic import run_in_every_worker
-
-# kind -> (the queue its task waits in, how to enqueue it again)
-_REQUEUE: dict[str, tuple[str, Callable[[str], None]]] = {
-    "chat": (COMPLETIONS_QUEUE, enqueue_completion),
-    **{kind: (DEFAULT_QUEUE, enqueue_batch) for kind in BATCH_KINDS},
-}
+from services import chat_batches, queue
+from services.lifecycle import KINDS, JobStatus, lease_key
 
 log = logging.getLogger(__name__)
 
 
+def _queue_of(kind: str) -> str:
+    return queue.QUEUE_OF[KINDS[kind].task]
+
+
 def reconcile_once(app: Flask) -> list[str]:
     """One pass; returns the ids it re-enqueued."""
-    settings = app.extensions["settings"]
+    settings = settings_of(app)
     now = now_ms()
     queued_before = now - settings.reconcile_queued_after * 1000
     running_before = now - settings.job_lease_seconds * 1000
@@ -43,19 +39,19 @@ def reconcile_once(app: Flask) -> list[str]:
         try:
             candidates = s.execute(
                 select(Job.id, Job.status, Job.kind).where(
-                    Job.kind.in_(list(_REQUEUE)),
+                    Job.kind.in_(list(KINDS)),
                     or_(
-                        (Job.status == "queued") & (Job.updated_at < queued_before),
-                        (Job.status == "running") & (Job.updated_at < running_before),
+                        (Job.status == JobStatus.QUEUED) & (Job.updated_at < queued_before),
+                        (Job.status == JobStatus.RUNNING) & (Job.updated_at < running_before),
                     ),
                 ).limit(500)
             ).all()
             # A queued job is only re-enqueued when the queue is empty: while messages wait, it is
             # most likely still in line, and re-enqueueing a long backlog would only flood the queue.
-            backlog = queue_lengths(kv.r, settings, {q for q, _ in _REQUEUE.values()})
+            backlog = queue_lengths(kv.r, settings, set(queue.QUEUE_OF.values()))
             stuck = [(job_id, kind) for job_id, status, kind in candidates
-                     if (status == "queued" and backlog[_REQUEUE[kind][0]] == 0)
-                     or (status == "running" and not kv.r.exists(lease_key(job_id)))]
+                     if (status == JobStatus.QUEUED and backlog[_queue_of(kind)] == 0)
+                     or (status == JobStatus.RUNNING and not kv.r.exists(lease_key(job_id)))]
             if stuck:
                 s.execute(update(Job).where(Job.id.in_([job_id for job_id, _ in stuck])).values(updated_at=now))
                 s.commit()
@@ -63,18 +59,15 @@ def reconcile_once(app: Flask) -> list[str]:
             db.session.remove()
         for job_id, kind in stuck:
             log.warning("re-enqueueing stuck %s job %s", kind, job_id)
-            _REQUEUE[kind][1](job_id)
-        _settle_stale_batches(app, running_before)
+            queue.send(KINDS[kind].task, job_id)
+        _settle_stale_batches(running_before)
         return [job_id for job_id, _ in stuck]
 
 
-def _settle_stale_batches(app: Flask, before: int) -> None:
+def _settle_stale_batches(before: int) -> None:
     """Finish chat batches whose last child ended while Redis or the database was unavailable."""
     parents = db.session.scalars(select(Job.id).where(
-        Job.kind == CHAT_BATCH, Job.status == "running", Job.updated_at < before).limit(100)).all()
+        Job.kind == chat_batches.CHAT_BATCH, Job.status == JobStatus.RUNNING, Job.updated_at < before).limit(100)).all()
     db.session.remove()
     for parent_id in parents:
-        settle_batch(app, parent_id)
-
-
-run_in_every_worker("reconciler", lambda app: app.extensions["settings"].reconcile_interval, reconcile_once)
+        chat_batches.settle_batch(parent_id)

@@ -15,6 +15,7 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from models import ProviderKey
 from settings import Settings
 
 log = logging.getLogger(__name__)
@@ -63,8 +64,6 @@ def rotate_all(session_factory: Callable[[], Session], ring: MultiFernet, batch_
     fresh IV and timestamp), which is harmless, so an interrupted run can simply be repeated.
     Keys that no configured key opens are counted and left as they are.
     """
-    from models import ProviderKey
-
     rotated = failed = 0
     after = ""
     while True:

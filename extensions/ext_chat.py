@@ -1,0 +1,40 @@
+"""Chat plumbing shared by sockets, REST views and the worker: presence, the hub, the publisher, acks."""
+from __future__ import annotations
+
+from flask import Flask
+
+from extensions.ext_redis import store
+from extensions.ext_settings import settings
+from extensions.slot import Slot
+from realtime.delivery import AckBatcher
+from realtime.hub import ChatHub, Publisher
+from realtime.presence import Presence, presence_ttl
+
+_presence: Slot[Presence] = Slot("chat_presence")
+_hub: Slot[ChatHub] = Slot("chat_hub")
+_publisher: Slot[Publisher] = Slot("chat_publisher")
+_acks: Slot[AckBatcher] = Slot("chat_acks")
+
+
+def init_app(app: Flask) -> None:
+    interval = settings(app).ws_ping_interval
+    presence = _presence.set(app, Presence(store(app), presence_ttl(interval)))
+    _hub.set(app, ChatHub(presence, refresh_interval=max(0.2, interval / 2)))  # threads start on first socket
+    _publisher.set(app, Publisher(store(app)))
+    _acks.set(app, AckBatcher(app))
+
+
+def presence(app: Flask | None = None) -> Presence:
+    return _presence.get(app)
+
+
+def hub(app: Flask | None = None) -> ChatHub:
+    return _hub.get(app)
+
+
+def publisher(app: Flask | None = None) -> Publisher:
+    return _publisher.get(app)
+
+
+def ack_batcher(app: Flask | None = None) -> AckBatcher:
+    return _acks.get(app)

@@ -1,0 +1,105 @@
+"""Chat submission: a completion request becomes a committed, enqueued job.
+
+The job row commits before the task is published; if publishing fails the row is removed (and
+the messages it appended to a conversation) and the caller gets Unavailable, so no job is left
+queued with no task behind it. An `Idempotency-Key` makes a retried submission return the same job.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+
+from flask import Flask
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from extensions.ext_settings import settings
+from models import Job, Message
+from schemas.core import MessageIn
+from schemas.jobs import ChatRequest
+from services import conversations
+from services.completion import CHAT
+from services.errors import Conflict, InvalidInput, TimedOut
+from services.job_stream import follow_job
+from services.jobs import enqueue_or_undo
+from services.lifecycle import JobStatus
+from services.provider_keys import resolve_for_user
+from services.queue import RUN_COMPLETION
+
+
+@dataclass(frozen=True)
+class Submission:
+    body: ChatRequest
+    user_id: str
+    idempotency_key: str | None = None
+    provider_override: str | None = None
+
+
+def _request_hash(body: ChatRequest) -> str:
+    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _replay(s: Session, user_id: str, key: str, digest: str) -> Job | None:
+    job = s.execute(select(Job).where(Job.user_id == user_id, Job.idempotency_key == key)).scalar_one_or_none()
+    if job is not None and job.request_hash != digest:
+        raise Conflict("Idempotency-Key was already used with a different request body", code="idempotency_conflict")
+    return job
+
+
+def submit_chat(s: Session, sub: Submission) -> tuple[Job, bool]:
+    """Create and enqueue a completion job; returns (job, created) — created is False on a replay."""
+    key = sub.idempotency_key
+    if key is not None and not (1 <= len(key) <= 255):
+        raise InvalidInput("Idempotency-Key must be 1 to 255 characters")
+    digest = _request_hash(sub.body)
+    if key and (existing := _replay(s, sub.user_id, key, digest)) is not None:
+        return existing, False
+    provider, model = resolve_for_user(s, sub.user_id, sub.provider_override or sub.body.provider, sub.body.model)
+    job, stored_ids = _new_job(s, sub, provider, model, digest)
+    try:
+        s.commit()
+    except IntegrityError:  # a concurrent request with the same Idempotency-Key won
+        s.rollback()
+        existing = _replay(s, sub.user_id, key, digest) if key else None
+        if existing is None:
+            raise
+        return existing, False
+    enqueue_or_undo(s, job, RUN_COMPLETION,
+                    undo=lambda: stored_ids and s.execute(delete(Message).where(Message.id.in_(stored_ids))))
+    return job, True
+
+
+def _new_job(s: Session, sub: Submission, provider: str, model: str, digest: str) -> tuple[Job, list[str]]:
+    """The job row (and the new messages appended to its conversation, if any); not committed."""
+    body = sub.body
+    system, history, stored_ids = None, [], []
+    if body.conversation_id:
+        conv = conversations.owned_conversation(s, sub.user_id, body.conversation_id, with_messages=True)
+        system = conv.system_prompt
+        history = [{"role": m.role, "content": m.content} for m in conv.messages if m.role != "system"]
+        for m in body.messages:
+            stored_ids.append(conversations.append_message(s, conv, MessageIn(role=m.role, content=m.content,
+                                                                               model=model)).id)
+    job = Job(user_id=sub.user_id, kind=CHAT, status=JobStatus.QUEUED, idempotency_key=sub.idempotency_key,
+              request_hash=digest, payload={
+                  "provider": provider, "model": model,
+                  "messages": history + [m.model_dump() for m in body.messages], "system": system,
+                  "temperature": body.temperature, "max_tokens": body.max_tokens,
+                  "conversation_id": body.conversation_id})
+    s.add(job)
+    return job, stored_ids
+
+
+def wait_for_end(app: Flask, job_id: str) -> None:
+    """Block until the job's terminal event (seed's synchronous `/api/chat/ai`), or TimedOut."""
+    deadline = time.monotonic() + settings(app).chat_wait_timeout
+    for event in follow_job(app, job_id, 0, idle_timeout=1.0):
+        if event is not None and event.terminal:
+            return
+        if time.monotonic() > deadline:
+            raise TimedOut(f"job {job_id} did not finish in time; poll /api/jobs/{job_id}",
+                           details={"jobId": job_id})

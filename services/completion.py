@@ -1,0 +1,209 @@
+"""Running one completion job: claim, stream from the provider with retries, store the answer.
+
+The steps, in order: `claim` the row for an attempt; fence the event log to it; `started`;
+pick the adapter (the owner's own key or the server's); stream through the provider budget and
+the retry policy, appending each token; then the conditional final write with the assistant
+message, and the terminal event. A cancel reaches the stream through the job's `CancelToken`,
+set by the process's watchdog.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+from celery.exceptions import SoftTimeLimitExceeded
+from flask import Flask
+from redis.exceptions import RedisError
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from extensions import ext_jobs, ext_providers
+from extensions.ext_settings import settings
+from models import Conversation, Job, Message, now_ms
+from models.db import db
+from observability import bind_log_context
+from providers.base import CancelToken, ChatMessage, CompletionRequest, Provider, ProviderError, Usage
+from providers.limits import LimitedProvider
+from providers.retry import stream_with_retries
+from realtime.cache import mark_user_changed
+from realtime.job_events import StaleAttempt
+from realtime.redis_store import kv
+from services import lifecycle
+from services.job_metrics import JobMetrics
+from services.lifecycle import JobKind, JobStatus
+from services.provider_keys import job_provider
+from services.queue import RUN_COMPLETION
+
+log = logging.getLogger(__name__)
+CHAT = lifecycle.register_kind(JobKind("chat", RUN_COMPLETION)).name
+
+
+@dataclass
+class _Answer:
+    """What the stream produced so far (a retry after output starts it over)."""
+
+    parts: list[str] = field(default_factory=list)
+    usage: Usage | None = None
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+
+def _metrics_on_end(job: Job, status: JobStatus) -> None:
+    JobMetrics(job.payload).finished(status)
+
+
+class CompletionRunner:
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.settings = settings(app)
+        self.events = ext_jobs.event_log(app)
+        self.watch = ext_jobs.job_watch(app)
+
+    def run(self, job_id: str) -> None:
+        bind_log_context(job_id=job_id)
+        try:
+            claimed = lifecycle.claim(job_id, (CHAT,), on_end=_metrics_on_end)
+            if claimed is not None and self.events.claim(job_id, claimed[1]):
+                self._run_attempt(*claimed)
+        except RedisError as exc:
+            # Leave the job as it is: its lease lapses and the reconciler runs it again. Return only
+            # once Redis answers, so the broker ack of this delivery goes through (a failed ack
+            # keeps the worker's prefetch slot taken for good).
+            log.warning("redis unavailable during job %s (%s); leaving it to the reconciler", job_id, exc)
+            _wait_for_redis(self.settings.celery_task_time_limit)
+
+    def _run_attempt(self, job: Job, attempt: int) -> None:
+        bind_log_context(user_id=job.user_id)
+        metrics = JobMetrics(job.payload)
+        metrics.started_running(job)
+        token = self.watch.watch(job.id, attempt)
+        answer = _Answer()
+        try:
+            self._stream(job, attempt, token, metrics, answer)
+            status = JobStatus.CANCELLED if token.cancelled else JobStatus.SUCCEEDED
+            self._complete(job, attempt, status, answer, metrics)
+        except StaleAttempt:
+            log.info("attempt %s of job %s was superseded; stopping", attempt, job.id)
+        except ProviderError as exc:
+            metrics.provider_failed(exc)
+            self._fail(job, attempt, {"code": exc.code, "message": str(exc), "provider": exc.provider,
+                                      "status": exc.status}, metrics)
+        except RedisError:
+            raise
+        except SoftTimeLimitExceeded:
+            self._fail(job, attempt, {"code": "timeout", "message": "the job ran past its time limit"}, metrics)
+        except Exception:
+            log.exception("completion job %s failed unexpectedly", job.id)
+            self._fail(job, attempt, {"code": "internal_error", "message": "the job failed unexpectedly"}, metrics)
+        finally:
+            self.watch.unwatch(job.id)
+
+    def _stream(self, job: Job, attempt: int, token: CancelToken, metrics: JobMetrics, answer: _Answer) -> None:
+        payload = job.payload
+        log.info("job started: attempt %s, %s/%s", attempt, payload["provider"], payload["model"])
+        self.events.append(job.id, attempt, "started", {
+            "restarted": attempt > 1, "provider": payload["provider"], "model": payload["model"]})
+        provider, model, per_job = self._provider(job)
+        try:
+            limited = LimitedProvider(provider, ext_providers.limiter(self.app), on_wait=metrics.slot_waited)
+
+            def on_retry(err: ProviderError, retry_no: int, had_output: bool) -> None:
+                metrics.retried(err)
+                if had_output:
+                    answer.parts.clear()
+                self.events.append(job.id, attempt, "retry", {
+                    "retry": retry_no, "restarted": had_output, "error": {"code": err.code, "message": str(err)}})
+
+            for chunk in stream_with_retries(limited, _request(payload, model), ext_providers.retries(self.app),
+                                             on_retry=on_retry, sleep=token.wait, cancel=token):
+                if chunk.usage is not None:
+                    answer.usage = chunk.usage
+                if chunk.text:
+                    metrics.token()
+                    answer.parts.append(chunk.text)
+                    _seq, cancel_flag = self.events.append(job.id, attempt, "token", {"text": chunk.text})
+                    if cancel_flag:
+                        token.cancel()
+        finally:
+            if per_job:
+                provider.close()  # the client holding the owner's key goes with the job
+
+    def _provider(self, job: Job) -> tuple[Provider, str, bool]:
+        try:
+            return job_provider(self.app, db.session(), job.user_id, job.payload["provider"], job.payload["model"])
+        finally:
+            db.session.remove()
+
+    # ---------------------------------------------------------------- finish
+
+    def _complete(self, job: Job, attempt: int, status: JobStatus, answer: _Answer, metrics: JobMetrics) -> None:
+        payload = job.payload
+        usage = answer.usage
+        result = {
+            "content": answer.text,
+            "usage": {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens} if usage else None,
+            "model": payload["model"],
+            "provider": payload["provider"],
+        }
+        s = db.session()
+        try:
+            if not lifecycle.finish(s, job, attempt, status, result, None):
+                s.rollback()
+                return
+            _store_answer(s, job, answer)
+            s.commit()
+        except IntegrityError:  # the answer for this job is already stored
+            s.rollback()
+            return
+        finally:
+            db.session.remove()
+        metrics.finished(status, usage)
+        lifecycle.publish_terminal(job, attempt, status, result, None)
+
+    def _fail(self, job: Job, attempt: int, error: dict, metrics: JobMetrics) -> None:
+        s = db.session()
+        try:
+            done = lifecycle.finish(s, job, attempt, JobStatus.FAILED, None, error)
+            s.commit()
+        finally:
+            db.session.remove()
+        if done:
+            metrics.finished(JobStatus.FAILED)
+            lifecycle.publish_terminal(job, attempt, JobStatus.FAILED, None, error)
+
+
+def _request(payload: dict, model: str) -> CompletionRequest:
+    return CompletionRequest(
+        model=model,
+        messages=[ChatMessage(m["role"], m["content"]) for m in payload["messages"]],
+        temperature=payload["temperature"],
+        max_tokens=payload["max_tokens"],
+        system=payload.get("system"),
+    )
+
+
+def _store_answer(s, job: Job, answer: _Answer) -> None:
+    """The assistant message, in the same transaction as the final write (unique per job)."""
+    conv_id = job.payload.get("conversation_id")
+    if not conv_id or not answer.parts:
+        return
+    ts = now_ms()
+    seq = (s.scalar(select(func.max(Message.seq)).where(Message.conversation_id == conv_id)) or 0) + 1
+    s.add(Message(conversation_id=conv_id, role="assistant", content=answer.text, model=job.payload["model"],
+                  tokens=answer.usage.output_tokens if answer.usage else None, timestamp=ts, seq=seq,
+                  job_id=job.id))
+    s.execute(update(Conversation).where(Conversation.id == conv_id).values(updated_at=ts))
+    mark_user_changed(s, job.user_id)
+
+
+def _wait_for_redis(limit: float) -> None:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        try:
+            kv.r.ping()
+            return
+        except RedisError:
+            time.sleep(0.5)

@@ -1,0 +1,71 @@
+"""Domain errors: what went wrong in a use case, in its own terms. `web/errors.py` maps each class
+to an HTTP status and our envelope; sockets map them to close codes or refusals."""
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+
+class DomainError(Exception):
+    code = "error"
+
+    def __init__(self, message: str, code: str | None = None, details: Any = None,
+                 retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code or self.code
+        self.details = details
+        self.retry_after = retry_after
+
+
+class InvalidRequest(DomainError):
+    """The request asks for something that does not exist or cannot be done here (400)."""
+    code = "bad_request"
+
+
+class InvalidInput(DomainError):
+    """A value fails validation (422)."""
+    code = "validation_error"
+
+
+class Unauthenticated(DomainError):
+    code = "unauthorized"
+
+
+class Forbidden(DomainError):
+    code = "forbidden"
+
+
+class NotFound(DomainError):
+    """Missing or not the caller's: the same answer, so nobody learns what others own (404)."""
+    code = "not_found"
+
+    def __init__(self, what: str = "resource") -> None:
+        super().__init__(f"{what} not found")
+
+
+class Conflict(DomainError):
+    code = "conflict"
+
+
+class Unavailable(DomainError):
+    """A dependency (the queue) cannot take the work now; try again (503)."""
+    code = "service_unavailable"
+
+
+class TimedOut(DomainError):
+    code = "timeout"
+
+
+class UpstreamFailed(DomainError):
+    """The job behind a synchronous answer failed (502)."""
+    code = "upstream_failed"
+
+
+def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
+    """Pydantic's errors as our envelope's `details` (loc, msg, type), inputs left out."""
+    return [
+        {"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]}
+        for e in exc.errors(include_url=False, include_context=False, include_input=False)
+    ]

@@ -1,0 +1,193 @@
+"""The one job lifecycle: statuses and their event names, claim, lease, fence, conditional finish,
+the terminal event, cancel, and the registry of job kinds the reconciler reads.
+
+Exactly-once answers on an at-least-once queue: a delivery first claims the job row (attempt
+number + a Redis lease), event writes are fenced by that attempt, and the final write is
+conditional on it. A terminal event is always published, also on failure and cancel, so no
+client waits forever.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Callable
+
+from flask import Flask
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from extensions.ext_jobs import event_log
+from extensions.ext_settings import settings
+from models import Job, now_ms
+from models.db import db
+from realtime.job_events import JobEvent, StaleAttempt
+from realtime.redis_store import kv
+from services import plugin_events
+
+log = logging.getLogger(__name__)
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+UNFINISHED = (JobStatus.QUEUED, JobStatus.RUNNING)
+# The terminal event each final status ends a job's stream with.
+TERMINAL_EVENT = {JobStatus.SUCCEEDED: "completed", JobStatus.FAILED: "failed", JobStatus.CANCELLED: "cancelled"}
+
+
+def terminal_data(status: str, result: dict | None, error: dict | None) -> dict[str, Any]:
+    return {"error": error} if status == JobStatus.FAILED else {"result": result}
+
+
+@dataclass(frozen=True)
+class JobKind:
+    """A kind of job that runs as a task: which task to enqueue again when it is lost."""
+
+    name: str
+    task: str
+    reports_to_plugins: bool = True  # `on_job_completed` fires when it finishes
+
+
+KINDS: dict[str, JobKind] = {}
+
+
+def register_kind(kind: JobKind) -> JobKind:
+    KINDS[kind.name] = kind
+    return kind
+
+
+def lease_key(job_id: str) -> str:
+    return event_log().lease_key(job_id)
+
+
+def renew_lease(job_id: str, attempt: int) -> None:
+    kv.r.set(lease_key(job_id), attempt, ex=settings().job_lease_seconds)
+
+
+# ---------------------------------------------------------------- claim
+
+Exhausted = Callable[[Session, Job], None]
+
+
+def claim(job_id: str, kinds: tuple[str, ...], *, cancel_at_claim: bool = True,
+          before_giving_up: Exhausted | None = None,
+          on_end: Callable[[Job, JobStatus], None] | None = None) -> tuple[Job, int] | None:
+    """Take the job for one attempt (row lock, attempt number, lease), or None when there is
+    nothing to do: unknown or finished, owned by a live attempt elsewhere, cancelled, or out of attempts."""
+    s = db.session()
+    try:
+        job = s.execute(select(Job).where(Job.id == job_id).with_for_update()).scalar_one_or_none()
+        if job is None:
+            log.warning("no job %s: the task has nothing to run", job_id)
+            return None
+        if job.is_terminal or job.kind not in kinds:
+            return None
+        if job.status == JobStatus.RUNNING and kv.r.exists(lease_key(job_id)):
+            return None  # a live attempt elsewhere owns it (duplicate delivery)
+        if cancel_at_claim and job.cancel_requested:
+            _end_at_claim(s, job, JobStatus.CANCELLED, None, on_end)
+            return None
+        if job.attempts >= settings().job_max_attempts:
+            if before_giving_up is not None:
+                before_giving_up(s, job)
+            _end_at_claim(s, job, JobStatus.FAILED, {
+                "code": "attempts_exhausted",
+                "message": f"gave up after {job.attempts} attempts (worker lost each time)"}, on_end)
+            return None
+        job.attempts += 1
+        job.status = JobStatus.RUNNING
+        job.started_at = job.started_at or now_ms()
+        renew_lease(job_id, job.attempts)
+        s.commit()
+        return job, job.attempts
+    finally:
+        db.session.remove()
+
+
+def _end_at_claim(s: Session, job: Job, status: JobStatus, error: dict | None,
+                  on_end: Callable[[Job, JobStatus], None] | None) -> None:
+    finish(s, job, job.attempts, status, None, error)
+    s.commit()
+    publish_terminal(job, job.attempts, status, None, error)
+    if on_end is not None:
+        on_end(job, status)
+
+
+# ---------------------------------------------------------------- finish
+
+def finish(s: Session, job: Job, attempt: int, status: JobStatus, result: dict | None,
+           error: dict | None) -> bool:
+    """The conditional final write: only the attempt that owns an unfinished job may end it.
+    The caller commits (with whatever else belongs to the same transaction)."""
+    ts = now_ms()
+    res = s.execute(
+        update(Job).where(Job.id == job.id, Job.attempts == attempt, Job.status.in_(UNFINISHED))
+        .values(status=status, result=result, error=error, finished_at=ts, updated_at=ts))
+    done = res.rowcount == 1
+    kind = KINDS.get(job.kind)
+    if done and (kind is None or kind.reports_to_plugins):
+        plugin_events.job_finished(s, job, status, result, error)
+    return done
+
+
+def publish_terminal(job: Job, attempt: int, status: JobStatus, result: dict | None, error: dict | None) -> None:
+    """After the final commit: the terminal event, the lease let go, and the batch (if any) settled."""
+    append_event(job.id, attempt, TERMINAL_EVENT[status], terminal_data(status, result, error))
+    kv.r.delete(lease_key(job.id))
+    if job.parent_id is not None:
+        from services.chat_batches import settle_batch  # a batch's children are chat jobs: settle it
+
+        settle_batch(job.parent_id)
+
+
+def append_event(job_id: str, attempt: int, type_: str, data: dict) -> None:
+    """Append an event unless a newer attempt owns the log (its own events then tell the story)."""
+    try:
+        event_log().append(job_id, attempt, type_, data)
+    except StaleAttempt:
+        pass
+
+
+# ---------------------------------------------------------------- cancel
+
+def cancel(job: Job) -> None:
+    """Cancel a queued job at once, or ask its running attempt to stop (it sees the flag within ~1 s)."""
+    s = db.session
+    ts = now_ms()
+    cancelled_queued = s.execute(
+        update(Job).where(Job.id == job.id, Job.status == JobStatus.QUEUED)
+        .values(status=JobStatus.CANCELLED, cancel_requested=True, finished_at=ts, updated_at=ts)
+    ).rowcount == 1
+    if cancelled_queued:
+        plugin_events.job_finished(s, job, JobStatus.CANCELLED, None, None)
+    else:
+        s.execute(update(Job).where(Job.id == job.id).values(cancel_requested=True, updated_at=ts))
+    s.commit()
+    if cancelled_queued:
+        publish_terminal(job, job.attempts, JobStatus.CANCELLED, None, None)
+    else:
+        event_log().request_cancel(job.id)
+
+
+# ---------------------------------------------------------------- reading the end from the row
+
+def terminal_from_row(app: Flask, job_id: str) -> Callable[[int], JobEvent | None]:
+    """A terminal event built from the job row, for a log that never received one (Redis was
+    unreachable at the very end of the job)."""
+
+    def finished(next_seq: int) -> JobEvent | None:
+        with app.app_context():
+            job = db.session.get(Job, job_id)
+            db.session.remove()
+        if job is None or not job.is_terminal:
+            return None
+        status = JobStatus(job.status)
+        return JobEvent(next_seq, TERMINAL_EVENT[status], job.attempts, terminal_data(status, job.result, job.error))
+
+    return finished

@@ -1,0 +1,26 @@
+"""The one port through which services put work on the queue.
+
+Tasks are named, not imported, so services never depend on the task modules (which depend on
+services). Publishing retries briefly; a broker that stays down raises to the caller.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from celeryconfig import COMPLETIONS_QUEUE, DEFAULT_QUEUE
+from extensions.ext_celery import celery_app
+
+RUN_COMPLETION = "tasks.completions.run_completion"
+RUN_BATCH = "tasks.batches.run_batch"
+REDELIVER = "tasks.deliveries.redeliver"
+PLUGIN_HOOK = "tasks.plugins.run_plugin_hook"
+
+QUEUE_OF = {RUN_COMPLETION: COMPLETIONS_QUEUE, RUN_BATCH: DEFAULT_QUEUE, REDELIVER: DEFAULT_QUEUE,
+            PLUGIN_HOOK: DEFAULT_QUEUE}
+_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
+
+
+def send(task: str, *args: Any, retry: bool = True) -> None:
+    """Publish `task(*args)` on its queue (raises if the broker cannot be reached)."""
+    celery_app().send_task(task, args=list(args), queue=QUEUE_OF[task], retry=retry,
+                           retry_policy=_RETRY if retry else None)
