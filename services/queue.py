@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from celery import current_app as default_celery
+from flask import has_app_context
+
 from celeryconfig import COMPLETIONS_QUEUE, DEFAULT_QUEUE
 from extensions.ext_celery import celery_app
 
@@ -22,5 +25,6 @@ _RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval
 
 def send(task: str, *args: Any, retry: bool = True) -> None:
     """Publish `task(*args)` on its queue (raises if the broker cannot be reached)."""
-    celery_app().send_task(task, args=list(args), queue=QUEUE_OF[task], retry=retry,
-                           retry_policy=_RETRY if retry else None)
+    celery = celery_app() if has_app_context() else default_celery  # the app's, else the process default
+    options = {"retry": retry, "retry_policy": _RETRY} if retry else {"retry": False}
+    celery.send_task(task, args=list(args), queue=QUEUE_OF[task], **options)

@@ -180,6 +180,66 @@ def body_optional_of(doc: EndpointDoc) -> bool:
     return doc.body is not None and _accepts_none(TypeAdapter(doc.body))
 
 
+def _parameters(rule: Any, doc: Any, schemas: dict) -> list[dict[str, Any]]:
+    params = [
+        {"name": name, "in": "path", "required": True,
+         "schema": {"type": "integer"} if conv == "int" else {"type": "string"}}
+        for conv, name in _PATH_PARAM.findall(rule.rule)
+    ]
+    if doc.query is not None:
+        qschema = schemas[id(doc.query)]
+        required = set(qschema.get("required", []))
+        for name, prop in qschema.get("properties", {}).items():
+            params.append({"name": name, "in": "query", "required": name in required, "schema": prop})
+    return params
+
+
+def _operation(rule: Any, doc: Any, method: str, params: list, schemas: dict) -> dict[str, Any]:
+    op: dict[str, Any] = {
+        "summary": doc.summary,
+        "tags": doc.tags,
+        "operationId": f"{rule.endpoint}_{method.lower()}".replace(".", "_"),
+        "responses": {},
+    }
+    if params:
+        op["parameters"] = params
+    if doc.body is not None:
+        op["requestBody"] = {
+            "required": not body_optional_of(doc),
+            "content": {"application/json": {"schema": schemas[id(doc.body)]}},
+        }
+    elif doc.raw_body:
+        op["requestBody"] = {"required": True, "content": {
+            media: {"schema": schemas[id(t)]} for media, t in doc.raw_body.items()}}
+    for status, response in doc.responses.items():
+        entry: dict[str, Any] = {"description": _STATUS_TEXT.get(status, "Response")}
+        media, model = _media(response)
+        if model is not None:
+            entry["content"] = {media: {"schema": schemas[id(model)]}}
+        op["responses"][str(status)] = entry
+    if doc.auth:
+        op["security"] = [{"bearerAuth": []}]
+    for status in sorted(_error_statuses(rule, doc)):
+        op["responses"][str(status)] = {
+            "description": _STATUS_TEXT.get(status, "Error"),
+            "content": {"application/json": {"schema": {"$ref": _REF.format(model="Error")}}},
+        }
+    return op
+
+
+def _error_statuses(rule: Any, doc: Any) -> set[int]:
+    statuses = set(doc.errors)
+    if doc.body is not None or doc.raw_body:
+        statuses |= {400, 413, 415, 422}
+    if doc.query is not None:
+        statuses.add(422)
+    if doc.auth:
+        statuses.add(401)
+    if rule.endpoint not in RATE_LIMIT_EXEMPT:
+        statuses.add(429)
+    return statuses
+
+
 def build_document(app: Flask, title: str, version: str) -> dict[str, Any]:
     routes = []
     for rule in app.url_map.iter_rules():
@@ -191,55 +251,9 @@ def build_document(app: Flask, title: str, version: str) -> dict[str, Any]:
     paths: dict[str, dict] = {}
     for rule, doc in sorted(routes, key=lambda r: r[0].rule):
         path = _PATH_PARAM.sub(r"{\2}", rule.rule)
-        params = [
-            {"name": name, "in": "path", "required": True,
-             "schema": {"type": "integer"} if conv == "int" else {"type": "string"}}
-            for conv, name in _PATH_PARAM.findall(rule.rule)
-        ]
-        if doc.query is not None:
-            qschema = schemas[id(doc.query)]
-            required = set(qschema.get("required", []))
-            for name, prop in qschema.get("properties", {}).items():
-                params.append({"name": name, "in": "query", "required": name in required, "schema": prop})
+        params = _parameters(rule, doc, schemas)
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
-            op: dict[str, Any] = {
-                "summary": doc.summary,
-                "tags": doc.tags,
-                "operationId": f"{rule.endpoint}_{method.lower()}".replace(".", "_"),
-                "responses": {},
-            }
-            if params:
-                op["parameters"] = params
-            if doc.body is not None:
-                op["requestBody"] = {
-                    "required": not body_optional_of(doc),
-                    "content": {"application/json": {"schema": schemas[id(doc.body)]}},
-                }
-            elif doc.raw_body:
-                op["requestBody"] = {"required": True, "content": {
-                    media: {"schema": schemas[id(t)]} for media, t in doc.raw_body.items()}}
-            for status, response in doc.responses.items():
-                entry: dict[str, Any] = {"description": _STATUS_TEXT.get(status, "Response")}
-                media, model = _media(response)
-                if model is not None:
-                    entry["content"] = {media: {"schema": schemas[id(model)]}}
-                op["responses"][str(status)] = entry
-            error_statuses = set(doc.errors)
-            if doc.body is not None or doc.raw_body:
-                error_statuses |= {400, 413, 415, 422}
-            if doc.query is not None:
-                error_statuses.add(422)
-            if doc.auth:
-                error_statuses.add(401)
-                op["security"] = [{"bearerAuth": []}]
-            if rule.endpoint not in RATE_LIMIT_EXEMPT:
-                error_statuses.add(429)
-            for status in sorted(error_statuses):
-                op["responses"][str(status)] = {
-                    "description": _STATUS_TEXT.get(status, "Error"),
-                    "content": {"application/json": {"schema": {"$ref": _REF.format(model="Error")}}},
-                }
-            paths.setdefault(path, {})[method.lower()] = op
+            paths.setdefault(path, {})[method.lower()] = _operation(rule, doc, method, params, schemas)
     defs["Error"] = ERROR_SCHEMA
     return {
         "openapi": "3.1.0",

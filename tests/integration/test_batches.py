@@ -158,7 +158,7 @@ def test_batch_job_resumes_after_its_last_committed_chunk(app, user):
     """A redelivered batch task continues where the lost attempt stopped and never repeats a chunk."""
     from models import Job
     from models.db import db
-    from tasks.batches import BATCH_CREATE, BatchRunner
+    from services.conversation_batches import BATCH_CREATE, BatchRunner
 
     batch = items(450, messages=1)
     with app.app_context():

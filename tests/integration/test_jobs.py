@@ -82,7 +82,7 @@ def test_cancel_running_job_keeps_partial_content(api, user, live_server, app):
 
 
 def test_cancel_queued_job_never_calls_the_provider(api, user, app):
-    from tasks.completions import enqueue_completion
+    from services.queue import RUN_COMPLETION, send
 
     with app.app_context():
         from models.db import db
@@ -96,7 +96,7 @@ def test_cancel_queued_job_never_calls_the_provider(api, user, app):
     r = api.post(f"/api/jobs/{job_id}/cancel", headers=user["headers"])
     assert r.status_code == 202 and r.json()["status"] == "cancelled"
     with app.app_context():
-        enqueue_completion(job_id)  # a late delivery of its task
+        send(RUN_COMPLETION, job_id)  # a late delivery of its task
     time.sleep(1.0)
     after = api.get(f"/api/jobs/{job_id}", headers=user["headers"]).json()
     assert after["status"] == "cancelled" and after["attempts"] == 0 and after["startedAt"] is None
@@ -156,14 +156,14 @@ def test_conversation_history_and_answer_are_stored(api, user, app):
 
 
 def test_redelivered_task_never_produces_a_second_answer(api, user, app):
-    from tasks.completions import enqueue_completion
+    from services.queue import RUN_COMPLETION, send
 
     conv = api.post("/api/conversations", json={"title": "t"}, headers=user["headers"]).json()
     job = chat(api, user, "once", conversationId=conv["id"]).json()
     done = wait_job(api, job["id"], user["headers"])
     with app.app_context():
-        enqueue_completion(job["id"])
-        enqueue_completion(job["id"])
+        send(RUN_COMPLETION, job["id"])
+        send(RUN_COMPLETION, job["id"])
     time.sleep(1.0)
     again = api.get(f"/api/jobs/{job['id']}", headers=user["headers"]).json()
     assert again["attempts"] == done["attempts"] == 1 and again["finishedAt"] == done["finishedAt"]
@@ -175,12 +175,12 @@ def test_redelivered_task_never_produces_a_second_answer(api, user, app):
 
 
 def test_concurrent_duplicate_deliveries_run_once(api, user, app, live_server):
-    from tasks.completions import enqueue_completion
+    from services.queue import RUN_COMPLETION, send
 
     job = chat(api, user, "[demo:tokens=60] dup").json()
     with app.app_context():
         for _ in range(3):
-            enqueue_completion(job["id"])
+            send(RUN_COMPLETION, job["id"])
     events = ws_events(live_server, job["id"], user["access_token"])
     assert_gapless(events)
     assert sum(e["type"] == "started" for e in events) == 1
@@ -328,7 +328,7 @@ def test_reconciler_re_enqueues_a_lost_queued_job_but_not_a_waiting_one(settings
     import redis as redis_lib
 
     from models import now_ms
-    from tasks.reconciler import reconcile_once
+    from services.reconciler import reconcile_once
     from tests.support import delete_redis_prefix
     from web import create_app
 
@@ -365,7 +365,7 @@ def test_reconciler_re_enqueues_a_lost_queued_job_but_not_a_waiting_one(settings
 
 def test_attempts_are_capped(api, user, app, live_server):
     """A job whose workers kept dying fails with `attempts_exhausted` instead of running forever."""
-    from tasks.completions import enqueue_completion
+    from services.queue import RUN_COMPLETION, send
 
     with app.app_context():
         from models.db import db
@@ -376,7 +376,7 @@ def test_attempts_are_capped(api, user, app, live_server):
         db.session.add(job)
         db.session.commit()
         job_id = job.id
-        enqueue_completion(job_id)  # as the reconciler does once the lease has lapsed
+        send(RUN_COMPLETION, job_id)  # as the reconciler does once the lease has lapsed
     done = wait_job(api, job_id, user["headers"])
     assert done["status"] == "failed" and done["error"]["code"] == "attempts_exhausted" and done["attempts"] == 3
     events = ws_events(live_server, job_id, user["access_token"])
