@@ -8,14 +8,13 @@ first use (`metrics()`), never at import time.
 """
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
-
-import logging
 
 from settings import Settings
 

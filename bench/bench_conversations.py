@@ -111,7 +111,7 @@ def row(name: str, samples: list[float], target: str = "") -> None:
 
 
 def unindexed_scan_sql() -> str:
-    """The search predicate of `web/search.py` for messages, as an ILIKE scan would run it."""
+    """The search predicate of `services/search.py` for messages, as an ILIKE scan would run it."""
     return ("SELECT count(DISTINCT m.conversation_id) FROM messages m JOIN conversations c "
             "ON c.id = m.conversation_id WHERE c.user_id = %s AND m.content ILIKE %s ESCAPE '\\'")
 
@@ -132,7 +132,7 @@ def main() -> None:
     ap.add_argument("--messages-per", type=int, default=10)
     ap.add_argument("--reps", type=int, default=200)
     args = ap.parse_args()
-    from web.search import like_pattern
+    from services.search import like_pattern
 
     with BenchStack(DB_POOL_SIZE="5", DB_MAX_OVERFLOW="5") as stack:
         base = stack.start_web(workers=1)

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from flask import Flask
 
-from settings import Settings
-
 from extensions import (
     ext_cache,
     ext_celery,
@@ -21,6 +19,7 @@ from extensions import (
     ext_redis,
     ext_settings,
 )
+from settings import Settings
 
 API_VERSION = "0.1.0"
 

@@ -1,8 +1,8 @@
 """The one provider interface: a request, a stream of chunks of one shape, one error hierarchy."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 import threading
+from dataclasses import dataclass, field
 from typing import Callable, Iterator, Protocol
 
 

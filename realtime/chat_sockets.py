@@ -38,7 +38,6 @@ from realtime.socket_auth import authenticate_stream_user, check_origin
 from realtime.sockets import sock
 from schemas import wire
 from schemas.chat import (
-    ROOM_ID_RE,
     AckFrame,
     ChatFrame,
     ClientFrame,
@@ -48,6 +47,7 @@ from schemas.chat import (
 )
 from services.errors import InvalidInput, NotFound, validation_details
 from services.job_stream import follow_job
+from services.rooms import valid_room_id
 
 log = logging.getLogger(__name__)
 bp = Blueprint("chat_sockets", __name__)
@@ -62,13 +62,6 @@ CLOSE_SLOW_CONSUMER = 4008
 CLOSE_RATE_ABUSE = 4029
 
 _frames = TypeAdapter(ClientFrame)
-
-
-def valid_room_id(room_id: str) -> str:
-    if not ROOM_ID_RE.match(room_id):
-        raise InvalidInput("room id must be 1-64 characters of letters, digits, `_`, `-` or `.`, starting "
-                           "with a letter or digit")
-    return room_id
 
 
 @bp.before_request

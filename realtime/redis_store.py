@@ -10,7 +10,6 @@ from werkzeug.local import LocalProxy
 
 from settings import Settings
 
-
 EXTENSION_KEY = "chat_studio.redis"
 
 

@@ -23,7 +23,7 @@ from observability import bind_log_context
 from schemas import wire
 from schemas.core import ConversationCreate
 from services import lifecycle
-from services.conversations import delete_conversations, insert_conversations
+from services.conversation_rows import delete_conversations, insert_conversations
 from services.jobs import enqueue_or_undo
 from services.lifecycle import JobKind, JobStatus
 from services.queue import RUN_BATCH

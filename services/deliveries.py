@@ -1,4 +1,5 @@
-"""Redelivery of unacknowledged chat messages, as Celery tasks with tenacity backoff.
+"""Deliveries of chat messages: what a user may see of them, dead letters replayed by hand, and
+redelivery of unacknowledged ones as Celery tasks with tenacity backoff.
 
 Every worker runs a sweep loop (one pass at a time across workers, under a Redis lock). A pass
 finds pending deliveries whose `next_attempt_at` has come and whose recipient has a socket that
@@ -15,17 +16,19 @@ from collections import defaultdict
 
 from flask import Flask
 from redis.exceptions import RedisError
-from sqlalchemy import select, update
+from sqlalchemy import Select, or_, select, update
+from sqlalchemy.orm import Session
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
-from models import ChatMessage, Delivery, now_ms
-from models.db import db
 from extensions import ext_chat
 from extensions.ext_settings import settings as settings_of
-from realtime.delivery import publish_message
+from models import ChatMessage, Delivery, now_ms
+from models.db import db
+from realtime.delivery import publish_message, retry_dead
 from realtime.hub import targets_of
 from realtime.redis_store import kv
 from services import queue
+from services.errors import Conflict, NotFound
 
 log = logging.getLogger(__name__)
 SWEEP_BATCH = 2000
@@ -108,3 +111,32 @@ def _record_error(user_id: str, message_id: int, error: str) -> None:
     with db.transaction() as s:
         s.execute(update(Delivery).where(Delivery.user_id == user_id, Delivery.message_id == message_id)
                   .values(last_error=error[:500]))
+
+
+# ---------------------------------------------------------------- as their users see them
+
+def visible(user_id: str, role: str) -> Select:
+    """Deliveries the user receives (`recipient`), sent (`sender`), or either (`any`)."""
+    stmt = select(Delivery).join(ChatMessage, ChatMessage.id == Delivery.message_id)
+    if role == "recipient":
+        return stmt.where(Delivery.user_id == user_id)
+    if role == "sender":
+        return stmt.where(ChatMessage.sender_id == user_id)
+    return stmt.where(or_(Delivery.user_id == user_id, ChatMessage.sender_id == user_id))
+
+
+def retry_dead_letter(s: Session, user_id: str, delivery_id: str) -> Delivery:
+    """Back to pending with a fresh attempt budget, and pushed now."""
+    delivery = s.execute(visible(user_id, "any").where(Delivery.id == delivery_id)).scalar_one_or_none()
+    if delivery is None:
+        raise NotFound("delivery")
+    if delivery.state != "dead":
+        raise Conflict(f"delivery is {delivery.state}, only a dead one can be retried")
+    if not retry_dead(delivery, settings_of().chat_ack_timeout):
+        raise Conflict("delivery changed meanwhile; read it again")
+    delivery = s.get(Delivery, delivery_id, populate_existing=True)
+    try:
+        publish_message(ext_chat.publisher(), delivery.message, [delivery.user_id])
+    except Exception:  # pending again: a reconnect or the worker sends it
+        pass
+    return delivery

@@ -2,7 +2,7 @@
 to an HTTP status and our envelope; sockets map them to close codes or refusals."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from pydantic import ValidationError
 
@@ -69,3 +69,27 @@ def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
         {"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]}
         for e in exc.errors(include_url=False, include_context=False, include_input=False)
     ]
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+def validate_input(validate: Callable[[Any], Any], data: Any, what: str) -> Any:
+    """`validate(data)`, or InvalidInput naming the first problem (and listing all in `details`)."""
+    if _has_nul(data):  # PostgreSQL text cannot hold NUL; refuse it up front, clearly
+        raise InvalidInput(f"{what} must not contain NUL (\\u0000) characters")
+    try:
+        return validate(data)
+    except ValidationError as exc:
+        details = validation_details(exc)
+        first = details[0]
+        where = ".".join(str(part) for part in first["loc"])
+        summary = f"invalid {what}: {where + ': ' if where else ''}{first['msg']}"
+        raise InvalidInput(summary, details=details) from None

@@ -18,11 +18,11 @@ from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from extensions import ext_settings
 from metrics import metrics
 from models import Conversation, Message, now_ms
 from plugins.base import HOOKS, PluginContext
 from plugins.loader import PluginLoadError, load
-from extensions import ext_settings
 from realtime.redis_store import kv, store_of
 from services import queue
 

@@ -39,8 +39,26 @@ def _http_pieces() -> list:
 
     from realtime import chat_sockets, job_socket, sockets
     from web import (
-        analytics, auth, batches, conversations, deliveries, docs, errors, hardening, health, jobs, metrics,
-        provider_keys, rate_limits, request_context, rooms, search, security, stats, streams, transfer,
+        analytics,
+        auth,
+        batches,
+        conversations,
+        deliveries,
+        docs,
+        errors,
+        hardening,
+        health,
+        jobs,
+        metrics,
+        provider_keys,
+        rate_limits,
+        request_context,
+        rooms,
+        search,
+        security,
+        stats,
+        streams,
+        transfer,
     )
 
     blueprints = (health.bp, docs.bp, auth.bp, conversations.bp, transfer.bp, search.bp, stats.bp, jobs.bp,

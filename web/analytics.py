@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from extensions.ext_plugins import dispatcher
 from flask import Blueprint
 from flask_jwt_extended import current_user, jwt_required
 from pydantic import BaseModel, Field
 
+from extensions.ext_plugins import dispatcher
 from plugins.analytics import PLUGIN_PATH, daily_usage
 from realtime.redis_store import kv
 from web.openapi import endpoint

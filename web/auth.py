@@ -16,8 +16,6 @@ from sqlalchemy.exc import IntegrityError
 from models import User
 from models.db import db
 from schemas import wire
-from web.errors import ApiError
-from web.openapi import endpoint
 from schemas.core import (
     AuthOut,
     LoginIn,
@@ -27,6 +25,8 @@ from schemas.core import (
     RegisterIn,
     UserOut,
 )
+from web.errors import ApiError
+from web.openapi import endpoint
 from web.security import hash_password, password_problems, revoke_token, verify_password
 
 bp = Blueprint("auth", __name__, url_prefix="/api/auth")

@@ -7,9 +7,9 @@ which is less than that library's configuration surface to get right.
 """
 from __future__ import annotations
 
-from extensions.ext_settings import settings as settings_of
 from flask import Flask, Response, request
 
+from extensions.ext_settings import settings as settings_of
 from web.errors import error_response
 
 # The API serves JSON (and SSE/NDJSON) only, no HTML: nothing of ours may load anything or be framed.

@@ -8,9 +8,9 @@ from sqlalchemy import text
 
 from models.db import db
 from realtime.redis_store import kv
+from schemas.core import HealthOut
 from web.errors import error_response
 from web.openapi import endpoint
-from schemas.core import HealthOut
 
 bp = Blueprint("health", __name__)
 log = logging.getLogger(__name__)

@@ -18,7 +18,8 @@ from flask import Flask, request
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic.json_schema import models_json_schema
 
-from web.errors import ApiError, validation_details
+from services.errors import validate_input
+from web.errors import ApiError
 from web.rate_limits import EXEMPT_ENDPOINTS as RATE_LIMIT_EXEMPT
 
 _REF = "#/components/schemas/{model}"
@@ -93,31 +94,8 @@ def _parse_body(adapter: TypeAdapter, optional: bool) -> Any:
     return validate_input(adapter.validate_python, data, "request body")
 
 
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
-
-
 def _parse_query(model: type[BaseModel]) -> BaseModel:
     return validate_input(model.model_validate, dict(request.args.items()), "query parameters")
-
-
-def validate_input(validate: Callable[[Any], Any], data: Any, what: str) -> Any:
-    if _has_nul(data):  # PostgreSQL text cannot hold NUL; refuse it up front, clearly
-        raise ApiError(422, f"{what} must not contain NUL (\\u0000) characters", code="validation_error")
-    try:
-        return validate(data)
-    except ValidationError as exc:
-        details = validation_details(exc)
-        first = details[0]
-        where = ".".join(str(part) for part in first["loc"])
-        summary = f"invalid {what}: {where + ': ' if where else ''}{first['msg']}"
-        raise ApiError(422, summary, code="validation_error", details=details) from None
 
 
 # ---------------------------------------------------------------- document

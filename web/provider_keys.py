@@ -15,9 +15,9 @@ from pydantic import BaseModel, Field, StringConstraints
 
 from models.db import db
 from schemas import wire
+from schemas.core import StrictWireModel
 from services import provider_keys
 from web.openapi import endpoint
-from schemas.core import StrictWireModel
 
 bp = Blueprint("provider_keys", __name__, url_prefix="/api/users/me/provider-keys")
 TAGS = ["provider keys"]

@@ -10,11 +10,12 @@ their own work answer 503 anyway).
 """
 from __future__ import annotations
 
-from extensions.ext_settings import settings as settings_of
 from flask import Flask, request
 from flask_jwt_extended import decode_token
 from flask_limiter import Limiter
 from werkzeug.middleware.proxy_fix import ProxyFix
+
+from extensions.ext_settings import settings as settings_of
 
 # Never counted against the global default: probes, scrapes and WebSocket upgrades.
 EXEMPT_ENDPOINTS = frozenset({"health.healthz", "health.readyz", "metrics.scrape", "streams.job_socket"})

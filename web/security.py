@@ -10,9 +10,9 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from flask import Flask
 from flask_jwt_extended import JWTManager
 
+from extensions.ext_settings import settings as settings_of
 from models import User
 from models.db import db
-from extensions.ext_settings import settings as settings_of
 from realtime.socket_auth import REVOKED_MESSAGE, is_revoked, revoke_token
 from web.errors import error_response
 

@@ -104,9 +104,9 @@ def test_another_users_list_is_empty(api, owner):
 
 def test_a_page_costs_the_same_statements_whatever_its_size(app, owner):
     """No N+1: counts and last messages for a page come from one query, not one per conversation."""
-    from models.db import db
     from extensions.ext_cache import response_cache
     from extensions.ext_database import database
+    from models.db import db
 
     statements: list[str] = []
     engine = database(app).engine

@@ -132,7 +132,7 @@ def test_other_users_data_is_never_found(client):
 def test_postgresql_plan_uses_the_trigram_indexes(api, database_url):
     """On a table of realistic size the planner answers both predicates from the GIN indexes."""
     from schemas.core import SearchQuery
-    from web.search import like_pattern, matching_conversations
+    from services.search import like_pattern, matching_conversations
 
     user = register(api)
     user_id = user["user"]["id"]

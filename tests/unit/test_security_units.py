@@ -5,8 +5,8 @@ import pytest
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from plugins.loader import PluginLoadError, enabled_plugin_ids, load
-from services.keystore import dev_encryption_key, key_list, key_ring
 from providers.registry import UnknownProviderError
+from services.keystore import dev_encryption_key, key_list, key_ring
 from services.provider_setup import build_registry
 from settings import Settings
 
