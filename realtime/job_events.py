@@ -25,12 +25,19 @@ from realtime.redis_store import RedisStore
 TERMINAL_EVENTS = frozenset({"completed", "failed", "cancelled"})
 NOTIFY_CHANNEL = "jobs:notify"
 
-# KEYS: stream, seq counter, fence (current attempt), cancel flag, notify channel, epoch
-# ARGV: attempt, type, data, maxlen, ttl, job id, epoch for a new log, '1' = the log must exist
+# KEYS: stream, seq counter, fence (current attempt), cancel flag, notify channel, epoch, writer mark
+# ARGV: attempt, type, data, maxlen, ttl, job id, epoch for a new log, '1' = the log must exist,
+#       the writer's own number for this event ('' = none): a retried write whose first try went
+#       through (its reply lost with the connection) is not written twice
 _APPEND = """
 local fence = redis.call('GET', KEYS[3])
 if fence and tonumber(fence) > tonumber(ARGV[1]) then return {-1, 0, ''} end
 if ARGV[8] == '1' and redis.call('EXISTS', KEYS[2]) == 0 then return {-2, 0, ''} end
+local mark = ARGV[1] .. ':' .. ARGV[9]
+if ARGV[9] ~= '' and redis.call('GET', KEYS[7]) == mark then
+  return {0, redis.call('EXISTS', KEYS[4]), ''}
+end
+if ARGV[9] ~= '' then redis.call('SET', KEYS[7], mark, 'EX', ARGV[5]) end
 local epoch = redis.call('GET', KEYS[6])
 if not epoch then epoch = ARGV[7] end
 redis.call('SET', KEYS[6], epoch, 'EX', ARGV[5])
@@ -98,19 +105,20 @@ class JobEventLog:
     def _keys(self, job_id: str) -> list[str]:
         k = self.store.key
         return [k("job", job_id, "events"), k("job", job_id, "seq"), k("job", job_id, "fence"),
-                k("job", job_id, "cancel"), k(NOTIFY_CHANNEL), k("job", job_id, "epoch")]
+                k("job", job_id, "cancel"), k(NOTIFY_CHANNEL), k("job", job_id, "epoch"), k("job", job_id, "mark")]
 
     def claim(self, job_id: str, attempt: int) -> bool:
         return bool(self._claim(keys=[self._keys(job_id)[2]], args=[attempt, self.ttl]))
 
     def append(self, job_id: str, attempt: int, type_: str, data: dict[str, Any] | None = None, *,
-               continuing: bool = False) -> tuple[int, bool]:
-        """Append one event; returns (seq, cancel_requested). Raises StaleAttempt if fenced out, and
-        LogLost when `continuing` (the writer wrote to this log before) but the log is gone."""
+               continuing: bool = False, number: int | None = None) -> tuple[int, bool]:
+        """Append one event; returns (seq, cancel_requested), seq 0 when event `number` of this
+        attempt was already written. Raises StaleAttempt if fenced out, and LogLost when
+        `continuing` (the writer wrote to this log before) but the log is gone."""
         seq, cancel, _epoch = self._append(
             keys=self._keys(job_id),
             args=[attempt, type_, json.dumps(data or {}, separators=(",", ":")), self.max_len, self.ttl, job_id,
-                  secrets.token_hex(6), "1" if continuing else "0"],
+                  secrets.token_hex(6), "1" if continuing else "0", "" if number is None else number],
         )
         if seq == -1:
             raise StaleAttempt(job_id)

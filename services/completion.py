@@ -47,6 +47,7 @@ class _Answer:
 
     parts: list[str] = field(default_factory=list)
     usage: Usage | None = None
+    events: int = 0  # events this attempt wrote, numbering its writes so a retried one is not doubled
 
     @property
     def text(self) -> str:
@@ -138,13 +139,15 @@ class CompletionRunner:
         If Redis lost the log meanwhile, the new log first gets what the lost one held for this
         attempt (`started` and the text so far), so a client that follows it from the start sees
         the whole answer."""
+        answer.events += 1
+        number = answer.events
         try:
             try:
-                return self.events.append(job.id, attempt, type_, data, continuing=True)[1]
+                return self.events.append(job.id, attempt, type_, data, continuing=True, number=number)[1]
             except (RedisConnectionError, RedisTimeoutError):  # a restart: wait for it, then go on writing
                 log.warning("redis unavailable while job %s streams; waiting for it", job.id)
                 _wait_for_redis(self.settings.job_lease_seconds)
-                return self.events.append(job.id, attempt, type_, data, continuing=True)[1]
+                return self.events.append(job.id, attempt, type_, data, continuing=True, number=number)[1]
         except LogLost:
             log.warning("event log of job %s was lost; writing attempt %s's text so far again", job.id, attempt)
             self.events.append(job.id, attempt, "started", {
@@ -152,7 +155,7 @@ class CompletionRunner:
                 "model": job.payload["model"]})
             if answer.parts:
                 self.events.append(job.id, attempt, "token", {"text": answer.text})
-            return self.events.append(job.id, attempt, type_, data)[1]
+            return self.events.append(job.id, attempt, type_, data, number=number)[1]
 
     def _provider(self, job: Job) -> tuple[Provider, str, bool]:
         try:
