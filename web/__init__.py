@@ -28,6 +28,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         auth,
         batches,
         chat_sockets,
+        console,
         conversations,
         deliveries,
         docs,
@@ -72,7 +73,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         ext.init_app(app)
     init_celery_context(celery_init_app(app))
     for blueprint in (health.bp, docs.bp, auth.bp, conversations.bp, transfer.bp, search.bp, stats.bp, jobs.bp,
-                      batches.bp, rooms.bp, deliveries.bp, provider_keys.bp, analytics.bp):
+                      batches.bp, rooms.bp, deliveries.bp, provider_keys.bp, analytics.bp, console.bp):
         app.register_blueprint(blueprint)
     streams.init_app(app)
     chat_sockets.init_app(app)

@@ -52,7 +52,8 @@ def login_account() -> str:
 
 def _exempt() -> bool:
     # A socket is counted by its own rules (the chat message rate); its upgrade is not an API call.
-    return request.endpoint in EXEMPT_ENDPOINTS or request.blueprint == "chat_sockets"
+    # The console's pages and assets are not API calls either: the API calls they make are counted.
+    return request.endpoint in EXEMPT_ENDPOINTS or request.blueprint in ("chat_sockets", "console")
 
 
 def init_app(app: Flask) -> Limiter:
