@@ -183,7 +183,9 @@ def test_jobs_list_filters_and_shows_one_job(new_page, api, worker, screenshot_d
     page.screenshot(path=str(screenshot_dir / "console-jobs.png"), full_page=True)
     page.click(f"tr[data-job='{bad['id']}'] a")
     page.locator("#jd-error").wait_for()
-    assert "bad_request" in page.locator("#jd-error").text_content() or page.locator("#jd-error").text_content()
+    error = job_row(api, user["headers"], bad["id"])["error"]
+    assert page.locator("#jd-error").text_content() == f"{error['code']}: {error['message']}"
+    assert page.locator("#jd-status").text_content() == "failed"
 
 
 def test_jobs_list_updates_live_while_a_job_runs(new_page, api, worker):

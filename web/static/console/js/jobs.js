@@ -1,7 +1,7 @@
 // Jobs: the caller's jobs with a status filter and pages, refreshed while any of them is still running;
 // one job opened shows its events (replayed, then live), result, usage, attempts and error.
 import { api, query } from "./api.js";
-import { $, el, clear, flash, fmtTime } from "./dom.js";
+import { $, el, append, clear, flash, fmtTime } from "./dom.js";
 import { JobStream } from "./jobstream.js";
 import { describeResult } from "./playground.js";
 
@@ -55,7 +55,7 @@ function eventLine(event) {
 function detailCard(job) {
   const card = clear($("job-detail"));
   card.hidden = false;
-  card.append(
+  append(card, [
     el("div", { class: "row spread" }, el("h3", {}, `Job ${job.id}`), el("span", { class: `badge ${job.status}`, id: "jd-status" }, job.status)),
     el("p", { class: "meta", id: "jd-meta" }, describeResult(job)),
     el("p", { class: "meta" }, `created ${fmtTime(job.createdAt)} · started ${fmtTime(job.startedAt)} · finished ${fmtTime(job.finishedAt)}`),
@@ -64,7 +64,7 @@ function detailCard(job) {
     el("pre", { class: "output", id: "jd-result" }, job.result && typeof job.result.content === "string" ? job.result.content : ""),
     job.error ? el("p", { class: "error", id: "jd-error" }, `${job.error.code}: ${job.error.message}`) : null,
     el("h4", {}, "Events"),
-    el("ol", { class: "events", id: "jd-events" }));
+    el("ol", { class: "events", id: "jd-events" })]);
 }
 
 async function openJob(jobId) {

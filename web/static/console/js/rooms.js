@@ -25,7 +25,7 @@ function setState(text) {
 function show(id, who, content, timestamp, extra = "") {
   const line = el("li", { "data-id": id, class: extra ? "private" : "" },
     el("span", { class: "meta" }, fmtTime(timestamp)), " ",
-    el("strong", { class: "who" }, who), extra ? el("span", { class: "meta" }, ` ${extra}`) : null, ": ",
+    el("strong", { class: "sender" }, who), extra ? el("span", { class: "meta" }, ` ${extra}`) : null, ": ",
     el("span", { class: "content" }, content));
   const list = $("room-messages");
   const after = [...list.children].find((node) => Number(node.dataset.id) > id);
