@@ -2,7 +2,7 @@
 
 Playwright's own browser download is not used: the browser is the system's (`CHROMIUM_PATH`, else
 `chromium` / `chromium-browser` on PATH). Without one the tests skip with the reason, except in CI
-(`CI=true`), where a missing browser is a failure. Screenshots go to `CONSOLE_SCREENSHOTS` when set
+(`CI=true`) or when screenshots are asked for, where a missing browser is a failure. Screenshots go to `CONSOLE_SCREENSHOTS` when set
 (`scripts/screenshots.py` points it at `docs/screenshots`), else to a temporary folder.
 Import the fixtures into a test module to use them.
 """
@@ -33,6 +33,8 @@ def chromium_path() -> str | None:
 def _unavailable(reason: str) -> None:
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"browser tests must run in CI: {reason}")
+    if os.environ.get("CONSOLE_SCREENSHOTS"):
+        pytest.fail(f"screenshots were asked for but cannot be taken: {reason}")
     pytest.skip(reason)
 
 
