@@ -2,8 +2,9 @@
 
 Playwright's own browser download is not used: the browser is the system's (`CHROMIUM_PATH`, else
 `chromium` / `chromium-browser` on PATH). Without one the tests skip with the reason, except in CI
-(`CI=true`) or when screenshots are asked for, where a missing browser is a failure. Screenshots go to `CONSOLE_SCREENSHOTS` when set
-(`scripts/screenshots.py` points it at `docs/screenshots`), else to a temporary folder.
+(`CI=true`) or when screenshots are asked for, where a missing browser is a failure. Screenshots go to
+`CONSOLE_SCREENSHOTS` when set (`scripts/screenshots.py` points it at `docs/screenshots`), else to a
+temporary folder.
 Import the fixtures into a test module to use them.
 """
 from __future__ import annotations

@@ -306,6 +306,21 @@ def test_keys_show_only_the_last_four_characters(new_page, api, screenshot_dir):
     assert api.get("/api/users/me/provider-keys", headers=user["headers"]).json()["providerKeys"] == []
 
 
+def test_a_refused_access_token_is_renewed_once_then_the_session_ends(new_page, api):
+    page = new_page()
+    sign_up(page)
+    page.evaluate("sessionStorage.setItem('console.access_token', 'not-a-valid-token')")
+    page.goto("/#keys")
+    page.locator("#pk-list li.empty").wait_for()  # answered after a refresh, still signed in
+    token = page.evaluate("sessionStorage.getItem('console.access_token')")
+    assert token != "not-a-valid-token"
+    assert api.get("/api/auth/me", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    page.evaluate("sessionStorage.setItem('console.access_token', 'x'); sessionStorage.setItem('console.refresh_token', 'y')")
+    page.goto("/#jobs")
+    page.locator("#view-auth").wait_for(state="visible")  # nothing to renew with: signed out
+    assert page.evaluate("sessionStorage.getItem('console.access_token')") is None
+
+
 def test_api_reference_renders_our_document(new_page, screenshot_dir):
     page = new_page()
     page.goto("/api/docs")

@@ -2,6 +2,7 @@
 
 const TOKEN_KEY = "console.access_token";
 const USER_KEY = "console.user";
+const REFRESH_KEY = "console.refresh_token";
 const listeners = new Set();
 
 export class ApiError extends Error {
@@ -18,21 +19,42 @@ export const session = {
     const raw = sessionStorage.getItem(USER_KEY);
     return raw ? JSON.parse(raw) : null;
   },
-  set(token, user) {
+  get refreshToken() { return sessionStorage.getItem(REFRESH_KEY); },
+  set(token, user, refreshToken) {
     sessionStorage.setItem(TOKEN_KEY, token);
     sessionStorage.setItem(USER_KEY, JSON.stringify(user));
+    if (refreshToken) sessionStorage.setItem(REFRESH_KEY, refreshToken);
     listeners.forEach((fn) => fn());
   },
   clear() {
-    sessionStorage.removeItem(TOKEN_KEY);
-    sessionStorage.removeItem(USER_KEY);
+    for (const key of [TOKEN_KEY, USER_KEY, REFRESH_KEY]) sessionStorage.removeItem(key);
     listeners.forEach((fn) => fn());
   },
   onChange(fn) { listeners.add(fn); },
 };
 
-/** Call the API; answers the parsed JSON (null for 204), throws ApiError with the envelope's message. */
-export async function api(method, path, body) {
+let refreshing = null;
+
+/** A new access token from the refresh token (one request at a time); false when that is not possible. */
+function refreshAccess() {
+  const refreshToken = session.refreshToken;
+  if (!refreshToken) return Promise.resolve(false);
+  if (!refreshing) {
+    refreshing = fetch("/api/auth/refresh", { method: "POST", headers: { Authorization: `Bearer ${refreshToken}` } })
+      .then(async (resp) => {
+        if (!resp.ok) return false;
+        sessionStorage.setItem(TOKEN_KEY, (await resp.json()).access_token);
+        return true;
+      })
+      .catch(() => false)
+      .finally(() => { refreshing = null; });
+  }
+  return refreshing;
+}
+
+/** Call the API; answers the parsed JSON (null for 204), throws ApiError with the envelope's message.
+ * An expired access token is renewed once with the refresh token; if that fails the session ends. */
+export async function api(method, path, body, retried = false) {
   const headers = { Accept: "application/json" };
   if (session.token) headers.Authorization = `Bearer ${session.token}`;
   if (body !== undefined) headers["Content-Type"] = "application/json";
@@ -46,7 +68,10 @@ export async function api(method, path, body) {
   const data = await resp.json().catch(() => null);
   if (!resp.ok) {
     const error = (data && data.error) || {};
-    if (resp.status === 401 && session.token && !path.startsWith("/api/auth/")) session.clear();
+    if (resp.status === 401 && session.token && !path.startsWith("/api/auth/")) {
+      if (!retried && await refreshAccess()) return api(method, path, body, true);
+      session.clear();
+    }
     throw new ApiError(resp.status, error.code || "error", error.message || `HTTP ${resp.status}`);
   }
   return data;

@@ -78,22 +78,23 @@ async function openJob(jobId) {
     return;
   }
   detailCard(job);
-  detail = new JobStream(job.id, {
-    onEvent: (event, stream) => {
+  const events = [];
+  const stream = new JobStream(job.id, {
+    onEvent: (event, s) => {
+      events.push(event);
       $("jd-events").append(eventLine(event));
-      if (job.kind === "chat") $("jd-result").textContent = stream.text;
+      if (job.kind === "chat") $("jd-result").textContent = s.text;
     },
     onEnd: async () => {
-      const done = await api("GET", `/api/jobs/${encodeURIComponent(job.id)}`);
-      detailCard(done);
-      for (const event of detail.events) $("jd-events").append(eventLine(event));
+      const done = await api("GET", `/api/jobs/${encodeURIComponent(job.id)}`).catch(() => null);
+      if (!done || detail !== stream) return;
+      detailCard(done); // the stored row: final status, result, usage and error
+      for (const event of events) $("jd-events").append(eventLine(event));
       refresh();
     },
   });
-  detail.events = [];
-  const onEvent = detail.handlers.onEvent;
-  detail.handlers.onEvent = (event, stream) => { detail.events.push(event); onEvent(event, stream); };
-  detail.start();
+  detail = stream;
+  stream.start();
 }
 
 export const jobs = {

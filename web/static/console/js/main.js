@@ -20,7 +20,7 @@ async function signIn(event) {
   try {
     const data = await api("POST", "/api/auth/login", { username, password });
     event.target.reset();
-    session.set(data.access_token, data.user);
+    session.set(data.access_token, data.user, data.refresh_token);
   } catch (err) {
     flash(err.message, "error");
   }
@@ -31,7 +31,7 @@ async function register(event) {
   try {
     const data = await api("POST", "/api/auth/register", formData(event.target));
     event.target.reset();
-    session.set(data.access_token, data.user);
+    session.set(data.access_token, data.user, data.refresh_token);
     flash(`Welcome, ${data.user.username}.`);
   } catch (err) {
     flash(err.message, "error");
@@ -40,7 +40,7 @@ async function register(event) {
 
 async function signOut() {
   try {
-    await api("POST", "/api/auth/logout");
+    await api("POST", "/api/auth/logout", session.refreshToken ? { refresh_token: session.refreshToken } : undefined);
   } catch (err) {
     // the token may already be invalid: signing out locally is what matters
   }
