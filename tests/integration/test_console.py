@@ -327,7 +327,15 @@ def test_api_reference_renders_our_document(new_page, screenshot_dir):
     page.locator(".opblock").first.wait_for()
     assert page.locator(".opblock").count() >= 30
     assert "AI Chat Studio Backend" in page.locator(".info .title").text_content()
+    assert page.locator(".btn.authorize.unlocked").count() == 1
     page.screenshot(path=str(screenshot_dir / "api-docs.png"))
+
+
+def test_api_reference_uses_the_consoles_token(new_page):
+    page = new_page()
+    sign_up(page)
+    page.goto("/api/docs")
+    page.locator(".btn.authorize.locked").wait_for()  # authorized with the token the console holds
 
 
 def test_console_fits_a_narrow_window_and_shows_its_links(new_page, worker, screenshot_dir):
