@@ -76,6 +76,9 @@ def test_pages_are_served_with_a_strict_policy_of_their_own(api):
     assert api.get("/api/docs/assets/..%2Fsettings.py").status_code == 404
     # the API keeps its own policy
     assert api.get("/healthz").headers["Content-Security-Policy"].startswith("default-src 'none'; frame-ancestors")
+    # pages and assets are not API calls: they spend none of the client's API budget
+    assert "X-RateLimit-Limit" in api.get("/api/openapi.json").headers
+    assert "X-RateLimit-Limit" not in js.headers and "X-RateLimit-Limit" not in api.get("/").headers
 
 
 def test_no_script_of_the_console_uses_html_sinks_or_eval():
