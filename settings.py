@@ -46,7 +46,8 @@ class Settings(BaseSettings):
     # --- http ---
     max_content_length: int = Field(1_048_576, description="Largest accepted request body in bytes (413 above).")
     ws_allowed_origins: str = Field(
-        "*", description="Comma-separated Origins allowed on WebSockets; `*` allows any (development only)."
+        "*", description="Comma-separated Origins allowed on WebSockets; `*` allows any (development only: "
+        "`*` or an empty list is refused in production)."
     )
 
     # --- security ---
@@ -213,6 +214,8 @@ class Settings(BaseSettings):
                     "cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`)")
             if self.flower_basic_auth == "admin:admin":
                 raise ValueError("FLOWER_BASIC_AUTH must not be the default in production")
+            if not self.allowed_origins or "*" in self.allowed_origins:
+                raise ValueError("WS_ALLOWED_ORIGINS must list the allowed Origins in production (not empty, not `*`)")
         return self
 
     @property

@@ -56,8 +56,19 @@ def test_production_refuses_weak_secrets():
     with pytest.raises(ValueError, match="JWT_SECRET_KEY"):
         Settings(environment="production", jwt_secret_key="short")
     ok = Settings(environment="production", jwt_secret_key="k" * 40, flower_basic_auth="ops:long-secret",
-                  encryption_key=Fernet.generate_key().decode())
+                  encryption_key=Fernet.generate_key().decode(), ws_allowed_origins="https://chat.example")
     assert ok.jwt_secret_key != DEV_JWT_SECRET
+
+
+@pytest.mark.parametrize("origins", ["*", "", " , ", "https://chat.example,*"])
+def test_production_refuses_any_websocket_origin(origins):
+    strong = dict(jwt_secret_key="k" * 40, flower_basic_auth="ops:long-secret",
+                  encryption_key=Fernet.generate_key().decode())
+    with pytest.raises(ValueError, match="WS_ALLOWED_ORIGINS"):
+        Settings(environment="production", ws_allowed_origins=origins, **strong)
+    assert Settings(environment="development", ws_allowed_origins=origins, **strong).ws_allowed_origins == origins
+    ok = Settings(environment="production", ws_allowed_origins="https://a.example, https://b.example", **strong)
+    assert ok.allowed_origins == ["https://a.example", "https://b.example"]
 
 
 def test_creating_the_app_connects_to_nothing(app):
