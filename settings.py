@@ -145,6 +145,8 @@ class Settings(BaseSettings):
     celery_visibility_timeout: int = Field(3600, description="Seconds before an unacknowledged task is redelivered.")
     flower_basic_auth: str = Field("admin:admin", description="`user:password` protecting Flower.")
     flower_port: int = Field(5555, description="Port Flower listens on.")
+    flower_address: str = Field("0.0.0.0", description="Address Flower binds (every interface, as the Procfile's "
+                                "web process; `python3 dev.py run` binds `BIND_HOST`, loopback by default).")
 
     # --- rate limits ---
     ratelimit_enabled: bool = Field(True, description="Apply the HTTP rate limits below (Redis storage shared by "

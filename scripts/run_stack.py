@@ -82,6 +82,11 @@ def _interrupt(*_args: object) -> None:
 def main() -> int:
     env = dict(os.environ)
     env.setdefault("PORT", "8000")
+    # A development stack (development JWT secret, Flower's admin:admin) listens on loopback unless told otherwise.
+    host = env.get("BIND_HOST") or "127.0.0.1"
+    env["HOST"] = host  # read by gunicorn.conf.py; the Procfile alone (production) binds 0.0.0.0
+    env["FLOWER_ADDRESS"] = host
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     env.setdefault("WEB_CONCURRENCY", "1" if "DATABASE_URL" not in env else "2")
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     redis_proc = workdir = None
@@ -117,9 +122,10 @@ def main() -> int:
         flower_port = env.get("FLOWER_PORT", "5555")
         print(
             "\nAI Chat Studio Backend is starting:\n"
-            f"  API        http://127.0.0.1:{env['PORT']}/api  (OpenAPI: /api/openapi.json, ready: /readyz)\n"
-            f"  WebSocket  ws://127.0.0.1:{env['PORT']}/ws/jobs/<job_id>\n"
-            f"  Flower     http://127.0.0.1:{flower_port}  (basic auth: FLOWER_BASIC_AUTH, default admin:admin)\n"
+            f"  API        http://{shown}:{env['PORT']}/api  (OpenAPI: /api/openapi.json, ready: /readyz)\n"
+            f"  WebSocket  ws://{shown}:{env['PORT']}/ws/jobs/<job_id>\n"
+            f"  Flower     http://{shown}:{flower_port}  (basic auth: FLOWER_BASIC_AUTH, default admin:admin)\n"
+            f"  listening on {host} (BIND_HOST)\n"
             "Press Ctrl-C to stop.\n",
             flush=True,
         )

@@ -90,7 +90,7 @@ def _parse_body(adapter: TypeAdapter, optional: bool) -> Any:
         data = json.loads(raw or b"null")
     except ValueError:
         raise ApiError(400, "request body is not valid JSON", code="invalid_json") from None
-    return validate_input(adapter.validate_python, data, "request body")
+    return validate_input(adapter.validate_python, data, "request body", loc_prefix="body")
 
 
 def _has_nul(value: Any) -> bool:
@@ -104,10 +104,12 @@ def _has_nul(value: Any) -> bool:
 
 
 def _parse_query(model: type[BaseModel]) -> BaseModel:
-    return validate_input(model.model_validate, dict(request.args.items()), "query parameters")
+    return validate_input(model.model_validate, dict(request.args.items()), "query parameters", loc_prefix="query")
 
 
-def validate_input(validate: Callable[[Any], Any], data: Any, what: str) -> Any:
+def validate_input(validate: Callable[[Any], Any], data: Any, what: str, loc_prefix: str | None = None) -> Any:
+    """Validate `data`; a failure is a 422 whose `details[].loc` starts with `loc_prefix` (`body`, `query`),
+    the one shape of `loc` everywhere (README "Naming")."""
     if _has_nul(data):  # PostgreSQL text cannot hold NUL; refuse it up front, clearly
         raise ApiError(422, f"{what} must not contain NUL (\\u0000) characters", code="validation_error")
     try:
@@ -117,6 +119,8 @@ def validate_input(validate: Callable[[Any], Any], data: Any, what: str) -> Any:
         first = details[0]
         where = ".".join(str(part) for part in first["loc"])
         summary = f"invalid {what}: {where + ': ' if where else ''}{first['msg']}"
+        if loc_prefix:
+            details = [{**d, "loc": [loc_prefix, *d["loc"]]} for d in details]
         raise ApiError(422, summary, code="validation_error", details=details) from None
 
 
