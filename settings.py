@@ -116,10 +116,10 @@ class Settings(BaseSettings):
     ws_socket_send_buffer: int = Field(0, description="Kernel send buffer (SO_SNDBUF) of each chat socket in "
                                        "bytes; 0 = the OS default (autotuned, up to megabytes per socket).")
     chat_max_content_chars: int = Field(4000, description="Longest room or private message, in characters.")
-    chat_messages_per_second: int = Field(20, description="Chat messages one user may send per second, across "
-                                          "every socket and web process.")
-    chat_abuse_factor: int = Field(3, description="A user sending this many times the per-second limit in one "
-                                   "second is disconnected (4029); below it, extra messages get an error frame.")
+    chat_messages_per_second: int = Field(20, description="Chat messages one user may send in any one second "
+                                          "(a sliding window), across every socket and web process.")
+    chat_abuse_factor: int = Field(3, description="A user sending this many times the per-second limit within "
+                                   "one second is disconnected (4029); below it, extra messages get an error frame.")
     chat_max_bad_frames: int = Field(10, description="Malformed frames in a row after which a socket is closed "
                                      "(1008); fewer get an error frame each.")
     chat_send_buffer: int = Field(1000, description="Frames queued for one socket; a slower consumer is "
