@@ -182,6 +182,8 @@ class Settings(BaseSettings):
     worker_metrics_address: str = Field("127.0.0.1", description="Address the worker's metrics server binds.")
     metrics_token: str = Field("", description="Bearer token `/metrics` requires; empty = open (restrict it "
                                "at the proxy then).")
+    access_log: bool = Field(True, description="Log one JSON line per HTTP request (method, route template, "
+                             "status, duration, request and user id); SSE streams and WebSockets when they close.")
     sentry_dsn: str = Field("", description="Report unhandled errors of web and worker to Sentry; empty = off.")
     sentry_release: str = Field("", description="Release reported to Sentry; empty = the API version.")
     sentry_environment: str = Field("", description="Environment reported to Sentry; empty = `ENVIRONMENT`.")

@@ -24,6 +24,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from tasks.celery_app import celery_init_app
     from tasks.plugins import PluginDispatcher
     from web import (
+        access_log,
         analytics,
         auth,
         batches,
@@ -68,7 +69,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     ResponseCache().init_app(app)
     PluginDispatcher().init_app(app)
     Compress(app)
-    for ext in (metrics, errors, request_context, hardening, security):
+    for ext in (metrics, access_log, errors, request_context, hardening, security):
         ext.init_app(app)
     init_celery_context(celery_init_app(app))
     for blueprint in (health.bp, docs.bp, auth.bp, conversations.bp, transfer.bp, search.bp, stats.bp, jobs.bp,

@@ -52,6 +52,7 @@ def authenticate_stream_user() -> User:
     user = db.session.get(User, payload["sub"])
     if user is None:
         raise ApiError(401, "invalid token", code="unauthorized")
+    g.stream_user_id = user.id  # for the access log
     return user
 
 

@@ -1,6 +1,7 @@
 """Foundation pieces that need no server: settings, password policy, error envelope, OpenAPI, lazy start."""
 from __future__ import annotations
 
+import json
 import socket
 
 import pytest
@@ -116,3 +117,26 @@ def test_openapi_document_builds_offline(app):
     register = doc["paths"]["/api/auth/register"]["post"]
     assert "security" not in register and {"201", "400", "409", "422"} <= set(register["responses"])
     assert doc["paths"]["/api/conversations"]["get"]["security"] == [{"bearerAuth": []}]
+
+
+def test_access_log_line_and_setting(tmp_path, caplog):
+    import logging
+
+    from web import create_app
+
+    def lines(access_log: bool) -> list[logging.LogRecord]:
+        app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'never.db'}", redis_url="redis://127.0.0.1:1/0",
+                                  access_log=access_log, ratelimit_enabled=False))
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="access"):
+            assert app.test_client().get("/api/nope/x", headers={"X-Request-ID": "rid-1"}).status_code == 404
+        return [r for r in caplog.records if r.name == "access"]
+
+    (record,) = lines(True)
+    assert record.fields["method"] == "GET" and record.fields["status"] == 404
+    assert record.fields["route"] == "<unmatched>" and record.fields["request_id"] == "rid-1"
+    from observability import JsonFormatter
+
+    entry = json.loads(JsonFormatter().format(record))
+    assert entry["logger"] == "access" and entry["status"] == 404 and entry["duration_ms"] >= 0
+    assert lines(False) == []
