@@ -1,7 +1,7 @@
 """`/api/auth`: register, login (username or email), refresh, logout (revokes), me."""
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, current_app
 from flask_jwt_extended import (
     create_access_token,
     create_refresh_token,
@@ -26,16 +26,19 @@ from web.schemas import (
     RegisterIn,
     UserOut,
 )
-from web.security import hash_password, password_problems, revoke_token, verify_password
+from web.security import hash_password, password_problems, verify_password
+from web.sessions import end_all_sessions, end_session, new_session_claims, revoke_token, session_claims
 
 bp = Blueprint("auth", __name__, url_prefix="/api/auth")
 TAGS = ["auth"]
 
 
 def _tokens_for(user: User) -> dict:
+    """A new session: both tokens carry its id (README "Sessions")."""
+    claims = new_session_claims()
     return {
-        "access_token": create_access_token(identity=user.id),
-        "refresh_token": create_refresh_token(identity=user.id),
+        "access_token": create_access_token(identity=user.id, additional_claims=claims),
+        "refresh_token": create_refresh_token(identity=user.id, additional_claims=claims),
         "token_type": "bearer",
         "user": user.to_wire(),
     }
@@ -84,13 +87,15 @@ def login(body: LoginIn):
 @jwt_required(refresh=True)
 @endpoint("Exchange a refresh token for a new access token", tags=TAGS, responses={200: RefreshOut}, auth=True)
 def refresh():
-    return {"access_token": create_access_token(identity=current_user.id), "token_type": "bearer"}
+    claims = session_claims(get_jwt())  # the new access token belongs to the refresh token's session
+    return {"access_token": create_access_token(identity=current_user.id, additional_claims=claims),
+            "token_type": "bearer"}
 
 
 @bp.post("/logout")
 @jwt_required()
-@endpoint("Revoke the presented token (and optionally a refresh token)", tags=TAGS, body=LogoutIn | None,
-          responses={200: OkOut})
+@endpoint("End the session of the presented token: its access and refresh tokens stop working", tags=TAGS,
+          body=LogoutIn | None, responses={200: OkOut})
 def logout(body: LogoutIn | None = None):
     refresh_payload = None
     if body is not None and body.refresh_token:  # validate before revoking anything
@@ -100,9 +105,18 @@ def logout(body: LogoutIn | None = None):
             raise ApiError(422, "refresh_token is not a valid token", code="validation_error") from None
         if refresh_payload.get("sub") != current_user.id or refresh_payload.get("type") != "refresh":
             raise ApiError(422, "refresh_token is not a valid token", code="validation_error")
-    revoke_token(get_jwt())
+    end_session(get_jwt(), current_app.extensions["settings"].jwt_refresh_days)
     if refresh_payload is not None:
         revoke_token(refresh_payload)
+    return {"success": True}
+
+
+@bp.post("/logout-all")
+@jwt_required()
+@endpoint("End every session of the caller (every device): all their tokens issued so far stop working",
+          tags=TAGS, responses={200: OkOut})
+def logout_all():
+    end_all_sessions(current_user.id, current_app.extensions["settings"].jwt_refresh_days)
     return {"success": True}
 
 

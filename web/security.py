@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import re
-import time
 from datetime import timedelta
 
 from argon2 import PasswordHasher
@@ -12,8 +11,8 @@ from flask_jwt_extended import JWTManager
 
 from models import User
 from models.db import db
-from realtime.redis_store import kv
 from web.errors import error_response
+from web.sessions import REVOKED_MESSAGE, is_revoked
 
 _hasher = PasswordHasher()  # argon2id with the library's recommended (RFC 9106 low-memory) parameters
 # Verifying against this keeps an unknown-user login as slow as a wrong password.
@@ -48,14 +47,6 @@ def verify_password(stored_hash: str | None, password: str) -> bool:
 jwt = JWTManager()
 
 
-def _revoked_key(jti: str) -> str:
-    return kv.key("jwt", "revoked", jti)
-
-
-def revoke_token(payload: dict) -> None:
-    """Put a token's jti on the blocklist until the token would have expired anyway."""
-    ttl = max(1, int(payload.get("exp", time.time() + 60) - time.time()))
-    kv.r.set(_revoked_key(payload["jti"]), "1", ex=ttl)
 
 
 def init_app(app: Flask) -> None:
@@ -71,7 +62,7 @@ def init_app(app: Flask) -> None:
 
     @jwt.token_in_blocklist_loader
     def _is_revoked(_header: dict, payload: dict) -> bool:
-        return bool(kv.r.exists(_revoked_key(payload["jti"])))
+        return is_revoked(payload)
 
     @jwt.user_lookup_loader
     def _load_user(_header: dict, payload: dict) -> User | None:
@@ -83,7 +74,7 @@ def init_app(app: Flask) -> None:
     jwt.unauthorized_loader(lambda reason: _unauthorized("missing or malformed Authorization header"))
     jwt.invalid_token_loader(lambda reason: _unauthorized("invalid token"))
     jwt.expired_token_loader(lambda h, p: _unauthorized("token has expired"))
-    jwt.revoked_token_loader(lambda h, p: _unauthorized("token has been revoked"))
+    jwt.revoked_token_loader(lambda h, p: _unauthorized(REVOKED_MESSAGE))
     jwt.needs_fresh_token_loader(lambda h, p: _unauthorized("fresh token required"))
     jwt.user_lookup_error_loader(lambda h, p: _unauthorized("user no longer exists"))
     jwt.token_verification_failed_loader(lambda h, p: _unauthorized("token verification failed"))

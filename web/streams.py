@@ -19,16 +19,17 @@ from flask import (
 )
 from flask_jwt_extended import decode_token
 from flask_sock import Sock
+from jwt import ExpiredSignatureError
 from sqlalchemy import select
 
 from metrics import metrics
 from models import Job, User
 from models.db import db
 from realtime.job_events import JobEvent, event_log_for
-from realtime.redis_store import kv
 from realtime.relay import follow, notifier_for
 from web.errors import ApiError, not_found
 from web.openapi import endpoint
+from web.sessions import REVOKED_MESSAGE, is_revoked
 from web.schemas_jobs import EventsQuery
 
 bp = Blueprint("streams", __name__)
@@ -38,20 +39,24 @@ WS_ENDPOINTS = {"streams.job_socket"}
 
 def authenticate_stream_user() -> User:
     """A user from `Authorization: Bearer` or a `token` query parameter (browsers cannot set headers
-    on WebSocket or EventSource requests)."""
+    on WebSocket or EventSource requests). Refusals say what HTTP says for the same token."""
     header = request.headers.get("Authorization", "")
     token = header[7:].strip() if header.lower().startswith("bearer ") else request.args.get("token", "")
     if not token:
-        raise ApiError(401, "missing token", code="unauthorized")
+        raise ApiError(401, "missing or malformed Authorization header", code="unauthorized")
     try:
         payload = decode_token(token)
-    except Exception:  # expired, malformed or badly signed: all the same to the client
+    except ExpiredSignatureError:
+        raise ApiError(401, "token has expired", code="unauthorized") from None
+    except Exception:  # malformed or badly signed: all the same to the client
         raise ApiError(401, "invalid token", code="unauthorized") from None
-    if payload.get("type") != "access" or kv.r.exists(kv.key("jwt", "revoked", payload["jti"])):
+    if payload.get("type") != "access":
         raise ApiError(401, "invalid token", code="unauthorized")
+    if is_revoked(payload):
+        raise ApiError(401, REVOKED_MESSAGE, code="unauthorized")
     user = db.session.get(User, payload["sub"])
     if user is None:
-        raise ApiError(401, "invalid token", code="unauthorized")
+        raise ApiError(401, "user no longer exists", code="unauthorized")
     g.stream_user_id = user.id  # for the access log
     return user
 
