@@ -49,12 +49,13 @@ class ChatMessage(Base):
     created_at: Mapped[int] = mapped_column(default=now_ms)
 
     def to_frame(self) -> dict:
-        """The frame recipients receive (the seed's `chat_message` / `private_message` shapes plus `id`)."""
+        """The frame recipients receive (the seed's `chat_message` / `private_message` types plus `id`; fields
+        camelCase like every resource of ours, README "Naming")."""
         if self.kind == "room":
-            return {"type": "chat_message", "id": self.id, "room_id": self.room_id, "user_id": self.sender_id,
-                    "content": self.content, "timestamp": self.created_at, "message_id": self.client_message_id}
+            return {"type": "chat_message", "id": self.id, "roomId": self.room_id, "userId": self.sender_id,
+                    "content": self.content, "timestamp": self.created_at, "messageId": self.client_message_id}
         return {"type": "private_message", "id": self.id, "from": self.sender_id, "to": self.recipient_id,
-                "content": self.content, "timestamp": self.created_at, "message_id": self.client_message_id}
+                "content": self.content, "timestamp": self.created_at, "messageId": self.client_message_id}
 
 
 class Delivery(Base):
