@@ -40,6 +40,9 @@ def test_users_on_different_processes_share_a_room(chat_stack):
         history = api.get(f"/api/rooms/{room}/messages?page_size=4", headers=bob["headers"]).json()
         assert history["total"] == 6 and history["total_pages"] == 2
         assert [m["content"] for m in history["messages"]] == ["hi back", "hello 4", "hello 3", "hello 2"]
+        newest = history["messages"][0]  # camelCase like every resource of ours (README "Naming")
+        assert newest["roomId"] == room and newest["userId"] == bob["user"]["id"] and newest["messageId"] == "b-1"
+        assert not {"room_id", "user_id", "message_id"} & set(newest)
         page2 = api.get(f"/api/rooms/{room}/messages?page_size=4&page=2", headers=bob["headers"]).json()
         assert [m["content"] for m in page2["messages"]] == ["hello 1", "hello 0"]
 
