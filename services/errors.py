@@ -81,8 +81,7 @@ def _has_nul(value: Any) -> bool:
     return False
 
 
-def validate_input(validate: Callable[[Any], Any], data: Any, what: str,
-                   loc_prefix: str | list[Any] | None = None) -> Any:
+def validate_input(validate: Callable[[Any], Any], data: Any, what: str, loc_prefix: str | None = None) -> Any:
     """`validate(data)`, or InvalidInput naming the first problem (and listing all in `details`, each
     `loc` starting with `loc_prefix`: `body`, `query`; the one shape of `loc` everywhere, README "Naming")."""
     if _has_nul(data):  # PostgreSQL text cannot hold NUL; refuse it up front, clearly
@@ -94,7 +93,6 @@ def validate_input(validate: Callable[[Any], Any], data: Any, what: str,
         first = details[0]
         where = ".".join(str(part) for part in first["loc"])
         summary = f"invalid {what}: {where + ': ' if where else ''}{first['msg']}"
-        if loc_prefix is not None:
-            prefix = [loc_prefix] if isinstance(loc_prefix, str) else list(loc_prefix)
-            details = [{**d, "loc": [*prefix, *d["loc"]]} for d in details]
+        if loc_prefix:
+            details = [{**d, "loc": [loc_prefix, *d["loc"]]} for d in details]
         raise InvalidInput(summary, details=details) from None
