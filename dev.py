@@ -58,6 +58,35 @@ def ensure_venv() -> None:
     STAMP.write_text(digest)
 
 
+def _default_sigint() -> None:
+    """In the child: a normal SIGINT even if ours was ignored (a background job of a non-interactive
+    shell starts with SIGINT ignored, and Python then never turns it into KeyboardInterrupt)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _in_terminal_foreground() -> bool:
+    """True when a Ctrl-C from the terminal reaches our process group (and so the child in it) already."""
+    try:
+        return os.tcgetpgrp(sys.stdin.fileno()) == os.getpgrp()
+    except OSError:  # no terminal: every signal comes from `kill`
+        return False
+
+
+def _forward_signals(child: subprocess.Popen, own_group: bool) -> None:
+    """SIGINT and SIGTERM to us go to the child exactly once, however we were started: re-installed
+    here because a background job inherits SIGINT ignored."""
+
+    def forward(signum: int, _frame: object) -> None:
+        if child.poll() is not None:
+            return
+        if signum == signal.SIGINT and not own_group and _in_terminal_foreground():
+            return  # the terminal sent the same Ctrl-C to the child
+        child.send_signal(signum)
+
+    signal.signal(signal.SIGINT, forward)
+    signal.signal(signal.SIGTERM, forward)
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in {"run", "test"}:
         print(__doc__)
@@ -68,13 +97,12 @@ def main(argv: list[str]) -> int:
         cmd = [str(PY), "scripts/run_stack.py"]
     else:
         cmd = [str(PY), "-m", "pytest", *argv[1:]]
-    child = subprocess.Popen(cmd)
-    signal.signal(signal.SIGTERM, lambda *_: child.send_signal(signal.SIGTERM))
-    while True:
-        try:
-            return child.wait()
-        except KeyboardInterrupt:  # the child got the same Ctrl-C: let it shut down cleanly
-            child.send_signal(signal.SIGINT)
+    # `run` gets a process group of its own, so only we signal it (once); pytest stays in ours, with the
+    # terminal, for debuggers that read it.
+    own_group = argv[0] == "run"
+    child = subprocess.Popen(cmd, preexec_fn=_default_sigint, process_group=0 if own_group else None)
+    _forward_signals(child, own_group)
+    return child.wait()
 
 
 if __name__ == "__main__":

@@ -3,4 +3,5 @@ from settings import get_settings
 
 _settings = get_settings()
 port = _settings.flower_port
+address = _settings.flower_address
 basic_auth = [_settings.flower_basic_auth]

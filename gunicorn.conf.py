@@ -1,7 +1,8 @@
 """gunicorn settings for `web:` (Procfile). gevent workers: each open WebSocket is a cheap greenlet."""
 import os
 
-bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
+_host = os.environ.get("HOST", "0.0.0.0")
+bind = f"[{_host}]:{os.environ.get('PORT', '8000')}" if ":" in _host else f"{_host}:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 worker_class = "gevent"
 worker_connections = int(os.environ.get("WEB_WORKER_CONNECTIONS", "10000"))

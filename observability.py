@@ -48,6 +48,7 @@ class JsonFormatter(logging.Formatter):
             "msg": record.getMessage(),
         }
         entry.update({k: v for k, v in _context.get().items() if v is not None})
+        entry.update(getattr(record, "fields", None) or {})  # structured fields of the line itself (access log)
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return redact(json.dumps(entry, ensure_ascii=False, default=str))

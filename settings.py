@@ -46,7 +46,8 @@ class Settings(BaseSettings):
     # --- http ---
     max_content_length: int = Field(1_048_576, description="Largest accepted request body in bytes (413 above).")
     ws_allowed_origins: str = Field(
-        "*", description="Comma-separated Origins allowed on WebSockets; `*` allows any (development only)."
+        "*", description="Comma-separated Origins allowed on WebSockets; `*` allows any (development only: "
+        "`*` or an empty list is refused in production)."
     )
 
     # --- security ---
@@ -115,10 +116,10 @@ class Settings(BaseSettings):
     ws_socket_send_buffer: int = Field(0, description="Kernel send buffer (SO_SNDBUF) of each chat socket in "
                                        "bytes; 0 = the OS default (autotuned, up to megabytes per socket).")
     chat_max_content_chars: int = Field(4000, description="Longest room or private message, in characters.")
-    chat_messages_per_second: int = Field(20, description="Chat messages one user may send per second, across "
-                                          "every socket and web process.")
-    chat_abuse_factor: int = Field(3, description="A user sending this many times the per-second limit in one "
-                                   "second is disconnected (4029); below it, extra messages get an error frame.")
+    chat_messages_per_second: int = Field(20, description="Chat messages one user may send in any one second "
+                                          "(a sliding window), across every socket and web process.")
+    chat_abuse_factor: int = Field(3, description="A user sending this many times the per-second limit within "
+                                   "one second is disconnected (4029); below it, extra messages get an error frame.")
     chat_max_bad_frames: int = Field(10, description="Malformed frames in a row after which a socket is closed "
                                      "(1008); fewer get an error frame each.")
     chat_send_buffer: int = Field(1000, description="Frames queued for one socket; a slower consumer is "
@@ -144,6 +145,8 @@ class Settings(BaseSettings):
     celery_visibility_timeout: int = Field(3600, description="Seconds before an unacknowledged task is redelivered.")
     flower_basic_auth: str = Field("admin:admin", description="`user:password` protecting Flower.")
     flower_port: int = Field(5555, description="Port Flower listens on.")
+    flower_address: str = Field("0.0.0.0", description="Address Flower binds (every interface, as the Procfile's "
+                                "web process; `python3 dev.py run` binds `BIND_HOST`, loopback by default).")
 
     # --- rate limits ---
     ratelimit_enabled: bool = Field(True, description="Apply the HTTP rate limits below (Redis storage shared by "
@@ -179,6 +182,8 @@ class Settings(BaseSettings):
     worker_metrics_address: str = Field("127.0.0.1", description="Address the worker's metrics server binds.")
     metrics_token: str = Field("", description="Bearer token `/metrics` requires; empty = open (restrict it "
                                "at the proxy then).")
+    access_log: bool = Field(True, description="Log one JSON line per HTTP request (method, route template, "
+                             "status, duration, request and user id); SSE streams and WebSockets when they close.")
     sentry_dsn: str = Field("", description="Report unhandled errors of web and worker to Sentry; empty = off.")
     sentry_release: str = Field("", description="Release reported to Sentry; empty = the API version.")
     sentry_environment: str = Field("", description="Environment reported to Sentry; empty = `ENVIRONMENT`.")
@@ -211,6 +216,8 @@ class Settings(BaseSettings):
                     "cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`)")
             if self.flower_basic_auth == "admin:admin":
                 raise ValueError("FLOWER_BASIC_AUTH must not be the default in production")
+            if not self.allowed_origins or "*" in self.allowed_origins:
+                raise ValueError("WS_ALLOWED_ORIGINS must list the allowed Origins in production (not empty, not `*`)")
         return self
 
     @property

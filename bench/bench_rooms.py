@@ -124,7 +124,7 @@ def room_run(stack: BenchStack, bases: list[str], users: list[tuple[str, str]], 
     t0 = time.monotonic()
     interval = 1.0 / rate if rate else 0
     while time.monotonic() - t0 < seconds:
-        sender.send(json.dumps({"type": "chat", "content": repr(time.time()), "message_id": f"m{sent}"}))
+        sender.send(json.dumps({"type": "chat", "content": repr(time.time()), "messageId": f"m{sent}"}))
         sent += 1
         if interval:
             gevent.sleep(max(0.0, t0 + sent * interval - time.monotonic()))

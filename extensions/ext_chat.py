@@ -8,7 +8,7 @@ from extensions.ext_settings import settings
 from extensions.slot import Slot
 from realtime.delivery import AckBatcher
 from realtime.hub import ChatHub, Publisher
-from realtime.presence import Presence, presence_ttl
+from realtime.presence import Presence, presence_ttl, refresh_interval
 
 _presence: Slot[Presence] = Slot("chat_presence")
 _hub: Slot[ChatHub] = Slot("chat_hub")
@@ -17,9 +17,11 @@ _acks: Slot[AckBatcher] = Slot("chat_acks")
 
 
 def init_app(app: Flask) -> None:
-    interval = settings(app).ws_ping_interval
-    presence = _presence.set(app, Presence(store(app), presence_ttl(interval)))
-    _hub.set(app, ChatHub(presence, refresh_interval=max(0.2, interval / 2)))  # threads start on first socket
+    ping = settings(app).ws_ping_interval
+    # Each process refreshes its connections and sweeps its rooms every `refresh_interval`, so a dead
+    # process's users get `user_left` within the presence ttl (README "Rooms").
+    presence = _presence.set(app, Presence(store(app), presence_ttl(ping), sweep_interval=refresh_interval(ping)))
+    _hub.set(app, ChatHub(presence, refresh_interval=refresh_interval(ping)))  # threads start on first socket
     _publisher.set(app, Publisher(store(app)))
     _acks.set(app, AckBatcher(app))
 

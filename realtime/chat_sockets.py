@@ -32,7 +32,7 @@ from realtime.delivery import (
     publish_message,
     store_message,
 )
-from realtime.hub import Connection, Scope
+from realtime.hub import Connection, Scope, presence_frame
 from realtime.redis_store import store_of
 from realtime.relay import Cursor
 from realtime.socket_auth import authenticate_stream_user, check_origin
@@ -146,7 +146,7 @@ class ChatSocket:
                 self._presence("user_joined")
             replayed = self._replay()
             self.conn.release_held(replayed)
-            self.ws.send(dumps({"type": "ready", "user_id": self.user_id, "replayed": len(replayed)}))
+            self.ws.send(dumps({"type": "ready", "userId": self.user_id, "replayed": len(replayed)}))
             self._loop()
         except CloseSocket as close:
             self._close(close.code, close.reason)
@@ -162,8 +162,8 @@ class ChatSocket:
             db.session.remove()
 
     def _presence(self, event: str) -> None:
-        frame = {"type": event, "user_id": self.user_id, "room_id": self.scope.target, "timestamp": now_ms()}
-        self.publisher.publish("presence", frame, room=self.scope.target)
+        self.publisher.publish("presence", presence_frame(event, self.user_id, self.scope.target),
+                               room=self.scope.target)
 
     def _replay(self) -> set[int]:
         """Send every pending delivery this socket receives, oldest first; returns their message ids."""
@@ -257,7 +257,7 @@ class ChatSocket:
             log.exception("chat frame failed for %s", self.user_id)
             db.session.rollback()
             self._error("unavailable", "the message could not be processed; send it again",
-                        message_id=getattr(frame, "message_id", None))
+                        messageId=getattr(frame, "message_id", None))
         finally:
             db.session.remove()
 
@@ -271,7 +271,7 @@ class ChatSocket:
                 return self._error("bad_frame", "`follow_job` is only understood on the personal socket")
             job = db.session.get(Job, frame.job_id)
             if job is None or job.user_id != self.user_id:
-                return self._error("not_found", "job not found", job_id=frame.job_id)
+                return self._error("not_found", "job not found", jobId=frame.job_id)
             threading.Thread(target=self._relay_job, args=(frame.job_id, parse_cursor(frame.after, frame.epoch)),
                              daemon=True).start()
         elif isinstance(frame, LeaveFrame):
@@ -282,18 +282,18 @@ class ChatSocket:
         elif isinstance(frame, ChatFrame) and self.scope.kind != "private":
             room_id = self.scope.target if self.scope.kind == "room" else frame.room_id
             if room_id is None:
-                return self._error("bad_frame", "`room_id` is required on this socket", message_id=frame.message_id)
+                return self._error("bad_frame", "`roomId` is required on this socket", messageId=frame.message_id)
             if self.scope.kind != "room" and not is_member(room_id, self.user_id):
-                return self._error("not_found", "room not found", message_id=frame.message_id)
+                return self._error("not_found", "room not found", messageId=frame.message_id)
             self._send_message(frame.content, frame.message_id, room_id=room_id)
         else:  # a private message: ChatFrame on a private socket, or PrivateFrame
             to = self.scope.target if self.scope.kind == "private" else getattr(frame, "to", None)
             if self.scope.kind == "private" and getattr(frame, "to", None) not in (None, to):
-                return self._error("bad_frame", "this socket only sends to " + to, message_id=frame.message_id)
+                return self._error("bad_frame", "this socket only sends to " + to, messageId=frame.message_id)
             if to is None:
-                return self._error("bad_frame", "`to` is required on this socket", message_id=frame.message_id)
+                return self._error("bad_frame", "`to` is required on this socket", messageId=frame.message_id)
             if to == self.user_id or (self.scope.kind != "private" and db.session.get(User, to) is None):
-                return self._error("not_found", "user not found", message_id=frame.message_id)
+                return self._error("not_found", "user not found", messageId=frame.message_id)
             self._send_message(frame.content, frame.message_id, recipient_id=to)
 
     def _relay_job(self, job_id: str, cursor: Cursor) -> None:
@@ -311,21 +311,21 @@ class ChatSocket:
                       recipient_id: str | None = None) -> None:
         s = self.settings
         if not content:
-            return self._error("bad_frame", "`content` must not be empty", message_id=client_id)
+            return self._error("bad_frame", "`content` must not be empty", messageId=client_id)
         if len(content) > s.chat_max_content_chars:
             return self._error("message_too_long", f"`content` is longer than {s.chat_max_content_chars} "
-                               "characters", message_id=client_id)
+                               "characters", messageId=client_id)
         count = count_message(store_of(self.app), self.user_id)
         if count > s.chat_messages_per_second * s.chat_abuse_factor:
             raise CloseSocket(CLOSE_RATE_ABUSE, "message rate abuse")
         if count > s.chat_messages_per_second:
             return self._error("rate_limited", f"more than {s.chat_messages_per_second} messages per second; "
-                               "not stored, send it again later", message_id=client_id)
+                               "not stored, send it again later", messageId=client_id)
         msg, recipients, created = store_message(sender_id=self.user_id, content=content, client_id=client_id,
                                                  ack_timeout=s.chat_ack_timeout, room_id=room_id,
                                                  recipient_id=recipient_id)
-        self.ws.send(dumps({"type": "message_sent", "id": msg.id, "message_id": msg.client_message_id,
-                            "to": msg.recipient_id, "room_id": msg.room_id, "timestamp": msg.created_at,
+        self.ws.send(dumps({"type": "message_sent", "id": msg.id, "messageId": msg.client_message_id,
+                            "to": msg.recipient_id, "roomId": msg.room_id, "timestamp": msg.created_at,
                             "duplicate": not created}))
         if created and recipients:
             try:

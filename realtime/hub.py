@@ -114,6 +114,7 @@ class ChatHub:
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._ready = threading.Event()
+        presence.on_expired = self._announce_expired
 
     @property
     def channel(self) -> str:
@@ -188,13 +189,24 @@ class ChatHub:
             time.sleep(self.refresh_interval)
             with self._lock:
                 conns = [c for cs in self._by_user.values() for c in cs]
+                rooms = list(self._by_room)
             try:
                 self.presence.refresh(
                     rooms=[(c.scope.target, c.user_id, c.id) for c in conns if c.scope.kind == "room"],
                     targets=[(c.scope.presence_target(c.user_id), c.id) for c in conns],
                 )
+                # Rooms this process has sockets in: somebody here hears who vanished with a dead process.
+                for room_id, users in self.presence.sweep(rooms).items():
+                    self._announce_expired(room_id, users)
             except Exception as exc:
                 log.warning("chat presence refresh failed: %s", exc)
+
+    def _announce_expired(self, room_id: str, users: list[str]) -> None:
+        """`user_left` for users whose last connection expired (their web process died)."""
+        publisher = Publisher(self.store)
+        for user_id in users:
+            log.info("presence of %s in room %s expired", user_id, room_id)
+            publisher.publish("presence", presence_frame("user_left", user_id, room_id), room=room_id)
 
 
 def encode(kind: str, frame: dict, *, to: Iterable[str] = (), room: str | None = None, sender: str | None = None,
@@ -219,6 +231,11 @@ def _discard(index: dict[str, set[Connection]], key: str, conn: Connection) -> N
         conns.discard(conn)
         if not conns:
             del index[key]
+
+
+def presence_frame(event: str, user_id: str, room_id: str) -> dict:
+    """`user_joined` / `user_left` (README "Rooms")."""
+    return {"type": event, "userId": user_id, "roomId": room_id, "timestamp": int(time.time() * 1000)}
 
 
 class Publisher:

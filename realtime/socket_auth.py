@@ -1,47 +1,40 @@
-"""Who is on a socket or SSE stream, and the one token blocklist that HTTP and sockets share.
+"""Who is on a socket or SSE stream, checked against the one token blocklist that HTTP and sockets
+share (`realtime/sessions.py`: revoked tokens, ended sessions, logout-all).
 
 Browsers cannot set headers on WebSocket or EventSource requests, so a `token` query parameter
 is accepted there. flask-sock does not check `Origin`: `check_origin` does.
 """
 from __future__ import annotations
 
-import time
-
-from flask import request
+from flask import g, request
 from flask_jwt_extended import decode_token
+from jwt import ExpiredSignatureError
 
 from extensions.ext_settings import settings
 from models import User
 from models.db import db
-from realtime.redis_store import kv
+from realtime.sessions import REVOKED_MESSAGE, is_revoked, revoke_token
 from services.errors import Forbidden, Unauthenticated
 
-REVOKED_MESSAGE = "token has been revoked"
+__all__ = ["REVOKED_MESSAGE", "authenticate_stream_user", "check_origin", "is_revoked", "revoke_token"]
 
 
-def _revoked_key(jti: str) -> str:
-    return kv.key("jwt", "revoked", jti)
-
-
-def is_revoked(payload: dict) -> bool:
-    return bool(kv.r.exists(_revoked_key(payload["jti"])))
-
-
-def revoke_token(payload: dict) -> None:
-    """Put a token's jti on the blocklist until the token would have expired anyway."""
-    ttl = max(1, int(payload.get("exp", time.time() + 60) - time.time()))
-    kv.r.set(_revoked_key(payload["jti"]), "1", ex=ttl)
+def _token() -> str:
+    header = request.headers.get("Authorization", "")
+    return header[7:].strip() if header.lower().startswith("bearer ") else request.args.get("token", "")
 
 
 def authenticate_stream_user() -> User:
-    """A user from `Authorization: Bearer` or a `token` query parameter."""
-    header = request.headers.get("Authorization", "")
-    token = header[7:].strip() if header.lower().startswith("bearer ") else request.args.get("token", "")
+    """A user from `Authorization: Bearer` or a `token` query parameter. Refusals say what HTTP says
+    for the same token (README "Naming")."""
+    token = _token()
     if not token:
-        raise Unauthenticated("missing token")
+        raise Unauthenticated("missing or malformed Authorization header")
     try:
         payload = decode_token(token)
-    except Exception:  # expired, malformed or badly signed: all the same to the client
+    except ExpiredSignatureError:
+        raise Unauthenticated("token has expired") from None
+    except Exception:  # malformed or badly signed: all the same to the client
         raise Unauthenticated("invalid token") from None
     if payload.get("type") != "access":
         raise Unauthenticated("invalid token")
@@ -49,7 +42,8 @@ def authenticate_stream_user() -> User:
         raise Unauthenticated(REVOKED_MESSAGE)
     user = db.session.get(User, payload["sub"])
     if user is None:
-        raise Unauthenticated("invalid token")
+        raise Unauthenticated("user no longer exists")
+    g.stream_user_id = user.id  # for the access log
     return user
 
 

@@ -1,13 +1,14 @@
 """Chat: the JSON frames a client sends on a chat socket, and the REST models of rooms and deliveries.
 
-Frames keep the seed's snake_case (`message_id`, `room_id`); REST bodies follow SPEC §2 (camelCase).
+Frames and REST bodies are camelCase (README "Naming"); incoming frames also accept the seed's snake_case
+(`message_id`, `room_id`, `job_id`), so the seed's clients keep working.
 """
 from __future__ import annotations
 
 import re
 from typing import Annotated, Any, Literal, Optional, Union
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from schemas.core import PageMeta
 
@@ -31,18 +32,18 @@ class _Frame(BaseModel):
 
 
 class ChatFrame(_Frame):
-    """A room message (`room_id` needed on the personal socket); on a private socket, a private message."""
+    """A room message (`roomId` needed on the personal socket); on a private socket, a private message."""
 
     type: Literal["chat"]
     content: str
-    message_id: Optional[ClientMessageId] = None
-    room_id: Optional[RoomId] = None
+    message_id: Optional[ClientMessageId] = Field(None, validation_alias=AliasChoices("messageId", "message_id"))
+    room_id: Optional[RoomId] = Field(None, validation_alias=AliasChoices("roomId", "room_id"))
 
 
 class PrivateFrame(_Frame):
     type: Literal["private"]
     content: str
-    message_id: Optional[ClientMessageId] = None
+    message_id: Optional[ClientMessageId] = Field(None, validation_alias=AliasChoices("messageId", "message_id"))
     to: Optional[UserId] = None
 
 
@@ -63,7 +64,8 @@ class FollowJobFrame(_Frame):
     """Personal socket: relay one of the caller's jobs' events, from `after` on, until its terminal event."""
 
     type: Literal["follow_job"]
-    job_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    job_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] = Field(
+        validation_alias=AliasChoices("jobId", "job_id"))
     after: Annotated[int, Field(ge=0)] = 0
     epoch: Optional[Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]{1,64}$")]] = None
 
@@ -104,7 +106,9 @@ class ChatFrameOut(BaseModel):
     id: int
     content: str
     timestamp: int
-    message_id: Optional[str]
+    messageId: Optional[str]
+    roomId: Optional[str] = None  # chat_message
+    userId: Optional[str] = None  # chat_message: the sender
 
 
 class RoomMessagePage(PageMeta):

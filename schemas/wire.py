@@ -25,12 +25,13 @@ def message(m: Message) -> dict[str, Any]:
 
 
 def chat_frame(m: ChatMessage) -> dict[str, Any]:
-    """The frame recipients receive (the seed's `chat_message` / `private_message` shapes plus `id`)."""
+    """The frame recipients receive (the seed's `chat_message` / `private_message` types plus `id`; fields
+    camelCase like every resource of ours, README "Naming")."""
     if m.kind == "room":
-        return {"type": "chat_message", "id": m.id, "room_id": m.room_id, "user_id": m.sender_id,
-                "content": m.content, "timestamp": m.created_at, "message_id": m.client_message_id}
+        return {"type": "chat_message", "id": m.id, "roomId": m.room_id, "userId": m.sender_id,
+                "content": m.content, "timestamp": m.created_at, "messageId": m.client_message_id}
     return {"type": "private_message", "id": m.id, "from": m.sender_id, "to": m.recipient_id,
-            "content": m.content, "timestamp": m.created_at, "message_id": m.client_message_id}
+            "content": m.content, "timestamp": m.created_at, "messageId": m.client_message_id}
 
 
 def delivery(d: Delivery) -> dict[str, Any]:

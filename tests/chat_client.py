@@ -76,7 +76,7 @@ class ChatClient:
         self.ws.send(frame if isinstance(frame, str) else json.dumps(frame))
 
     def chat(self, content: str, message_id: str | None = None, **extra) -> None:
-        self.send({"type": "chat", "content": content, "message_id": message_id, **extra})
+        self.send({"type": "chat", "content": content, "messageId": message_id, **extra})
 
     def ack(self, ids: list[int]) -> None:
         self.send({"type": "ack", "ids": ids})

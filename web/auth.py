@@ -13,8 +13,10 @@ from flask_jwt_extended import (
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 
+from extensions.ext_settings import settings
 from models import User
 from models.db import db
+from realtime.sessions import end_all_sessions, end_session, new_session_claims, revoke_token, session_claims
 from schemas import wire
 from schemas.core import (
     AuthOut,
@@ -27,16 +29,18 @@ from schemas.core import (
 )
 from web.errors import ApiError
 from web.openapi import endpoint
-from web.security import hash_password, password_problems, revoke_token, verify_password
+from web.security import hash_password, password_problems, verify_password
 
 bp = Blueprint("auth", __name__, url_prefix="/api/auth")
 TAGS = ["auth"]
 
 
 def _tokens_for(user: User) -> dict:
+    """A new session: both tokens carry its id (README "Sessions")."""
+    claims = new_session_claims()
     return {
-        "access_token": create_access_token(identity=user.id),
-        "refresh_token": create_refresh_token(identity=user.id),
+        "access_token": create_access_token(identity=user.id, additional_claims=claims),
+        "refresh_token": create_refresh_token(identity=user.id, additional_claims=claims),
         "token_type": "bearer",
         "user": wire.user(user),
     }
@@ -85,13 +89,15 @@ def login(body: LoginIn):
 @jwt_required(refresh=True)
 @endpoint("Exchange a refresh token for a new access token", tags=TAGS, responses={200: RefreshOut}, auth=True)
 def refresh():
-    return {"access_token": create_access_token(identity=current_user.id), "token_type": "bearer"}
+    claims = session_claims(get_jwt())  # the new access token belongs to the refresh token's session
+    return {"access_token": create_access_token(identity=current_user.id, additional_claims=claims),
+            "token_type": "bearer"}
 
 
 @bp.post("/logout")
 @jwt_required()
-@endpoint("Revoke the presented token (and optionally a refresh token)", tags=TAGS, body=LogoutIn | None,
-          responses={200: OkOut})
+@endpoint("End the session of the presented token: its access and refresh tokens stop working", tags=TAGS,
+          body=LogoutIn | None, responses={200: OkOut})
 def logout(body: LogoutIn | None = None):
     refresh_payload = None
     if body is not None and body.refresh_token:  # validate before revoking anything
@@ -101,9 +107,18 @@ def logout(body: LogoutIn | None = None):
             raise ApiError(422, "refresh_token is not a valid token", code="validation_error") from None
         if refresh_payload.get("sub") != current_user.id or refresh_payload.get("type") != "refresh":
             raise ApiError(422, "refresh_token is not a valid token", code="validation_error")
-    revoke_token(get_jwt())
+    end_session(get_jwt(), settings().jwt_refresh_days)
     if refresh_payload is not None:
         revoke_token(refresh_payload)
+    return {"success": True}
+
+
+@bp.post("/logout-all")
+@jwt_required()
+@endpoint("End every session of the caller (every device): all their tokens issued so far stop working",
+          tags=TAGS, responses={200: OkOut})
+def logout_all():
+    end_all_sessions(current_user.id, settings().jwt_refresh_days)
     return {"success": True}
 
 

@@ -91,11 +91,11 @@ def _parse_body(adapter: TypeAdapter, optional: bool) -> Any:
         data = json.loads(raw or b"null")
     except ValueError:
         raise ApiError(400, "request body is not valid JSON", code="invalid_json") from None
-    return validate_input(adapter.validate_python, data, "request body")
+    return validate_input(adapter.validate_python, data, "request body", loc_prefix="body")
 
 
 def _parse_query(model: type[BaseModel]) -> BaseModel:
-    return validate_input(model.model_validate, dict(request.args.items()), "query parameters")
+    return validate_input(model.model_validate, dict(request.args.items()), "query parameters", loc_prefix="query")
 
 
 # ---------------------------------------------------------------- document

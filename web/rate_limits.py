@@ -10,7 +10,7 @@ their own work answer 503 anyway).
 """
 from __future__ import annotations
 
-from flask import Flask, request
+from flask import Flask, Response, g, request
 from flask_jwt_extended import decode_token
 from flask_limiter import Limiter
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -77,7 +77,7 @@ def init_app(app: Flask) -> Limiter:
         enabled=settings.ratelimit_enabled,
     )
     limiter.request_filter(_exempt)
-    limiter.init_app(app)
+    _retry_after_on_refusals_only(app, limiter)
 
     def wrap(endpoint: str, *decorators) -> None:
         view = app.view_functions[endpoint]
@@ -93,3 +93,28 @@ def init_app(app: Flask) -> Limiter:
          limiter.limit(settings.ratelimit_login_account, key_func=login_account))
     wrap("auth.register", limiter.limit(settings.ratelimit_register_ip, key_func=client_ip))
     return limiter
+
+
+def _retry_after_on_refusals_only(app: Flask, limiter: Limiter) -> None:
+    """Flask-Limiter puts `Retry-After` on every answer it counts, a 202 included (a polling client that
+    honours it would wait a minute). Only a 429 keeps the limiter's; other answers keep their own.
+
+    after_request hooks run in reverse order of registration: `_restore` (registered before the
+    limiter's hook) runs after it, `_remember` (registered after) runs before it.
+    """
+
+    @app.after_request
+    def _restore(response: Response) -> Response:
+        if response.status_code != 429:
+            original = g.pop("retry_after_before_limiter", None)
+            response.headers.remove("Retry-After")
+            if original is not None:
+                response.headers["Retry-After"] = original
+        return response
+
+    limiter.init_app(app)
+
+    @app.after_request
+    def _remember(response: Response) -> Response:
+        g.retry_after_before_limiter = response.headers.get("Retry-After")
+        return response

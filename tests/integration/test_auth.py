@@ -1,6 +1,7 @@
 """Registration, login, refresh, logout and `me` against the real server, PostgreSQL and Redis."""
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
@@ -132,3 +133,61 @@ def test_logout_cannot_revoke_someone_elses_refresh_token(api, user, other_user)
     assert api.get("/api/auth/me", headers=user["headers"]).status_code == 200  # the refused logout changed nothing
     r = api.post("/api/auth/refresh", headers={"Authorization": f"Bearer {other_user['refresh_token']}"})
     assert r.status_code == 200
+
+
+def _bearer(token: str) -> dict:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _login(api, user) -> dict:
+    r = api.post("/api/auth/login", json={"username": user["user"]["username"], "password": STRONG_PASSWORD})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_logout_ends_the_whole_session_and_only_that_one(api, user):
+    # Session 1 (registration) mints a second access token by refresh; session 2 is another login.
+    refreshed = api.post("/api/auth/refresh", headers=_bearer(user["refresh_token"])).json()["access_token"]
+    other = _login(api, user)
+    assert api.post("/api/auth/logout", headers=user["headers"]).status_code == 200  # no body: the README's call
+    for token in (user["access_token"], refreshed):
+        r = api.get("/api/auth/me", headers=_bearer(token))
+        assert r.status_code == 401 and r.json()["error"]["message"] == "token has been revoked"
+    r = api.post("/api/auth/refresh", headers=_bearer(user["refresh_token"]))
+    assert r.status_code == 401 and r.json()["error"]["message"] == "token has been revoked"
+    # the other login is another session: untouched
+    assert api.get("/api/auth/me", headers=_bearer(other["access_token"])).status_code == 200
+    assert api.post("/api/auth/refresh", headers=_bearer(other["refresh_token"])).status_code == 200
+
+
+def test_logout_all_ends_every_session_of_the_user_only(api, user, other_user):
+    second = _login(api, user)
+    refreshed = api.post("/api/auth/refresh", headers=_bearer(second["refresh_token"])).json()["access_token"]
+    r = api.post("/api/auth/logout-all", headers=user["headers"])
+    assert r.status_code == 200 and r.json() == {"success": True}
+    for token in (user["access_token"], second["access_token"], refreshed):
+        assert api.get("/api/auth/me", headers=_bearer(token)).status_code == 401
+    for token in (user["refresh_token"], second["refresh_token"]):
+        assert api.post("/api/auth/refresh", headers=_bearer(token)).status_code == 401
+    assert api.get("/api/auth/me", headers=other_user["headers"]).status_code == 200  # other users untouched
+    fresh = _login(api, user)  # a login afterwards is a new session
+    assert api.get("/api/auth/me", headers=_bearer(fresh["access_token"])).status_code == 200
+    assert api.post("/api/auth/refresh", headers=_bearer(fresh["refresh_token"])).status_code == 200
+    assert api.post("/api/auth/logout-all").status_code == 401
+
+
+def test_a_revoked_session_is_refused_on_sockets_and_sse_with_the_http_message(api, user, live_server):
+    import websocket
+
+    from tests.clients import ws_url
+
+    refreshed = api.post("/api/auth/refresh", headers=_bearer(user["refresh_token"])).json()["access_token"]
+    assert api.post("/api/auth/logout", headers=user["headers"]).status_code == 200
+    http = api.get("/api/auth/me", headers=_bearer(refreshed)).json()["error"]
+    sse = api.get("/api/jobs/job_x/events", headers=_bearer(refreshed))
+    assert sse.status_code == 401 and sse.json()["error"]["message"] == http["message"] == "token has been revoked"
+    with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+        websocket.create_connection(ws_url(live_server, "/ws"), header=[f"Authorization: Bearer {refreshed}"],
+                                    timeout=10)
+    assert refused.value.status_code == 401
+    assert json.loads(refused.value.resp_body)["error"]["message"] == http["message"]

@@ -61,7 +61,7 @@ def test_one_bad_item_rejects_the_whole_batch(api, user, bad, index):
     r = api.post("/api/conversations/batch", json=batch, headers=user["headers"])
     assert r.status_code == 422, r.text
     err = r.json()["error"]
-    assert err["details"][0]["loc"][0] == index and f"{index}." in err["message"]
+    assert err["details"][0]["loc"][:2] == ["body", index] and f"{index}." in err["message"]
     assert total(api, user) == 0
 
 
@@ -105,7 +105,7 @@ def test_big_batch_with_a_bad_item_writes_nothing(api, user, worker):
     batch = items(150)
     batch[120]["messages"] = [{"role": "user"}]
     r = api.post("/api/conversations/batch", json=batch, headers=user["headers"])
-    assert r.status_code == 422 and r.json()["error"]["details"][0]["loc"][0] == 120
+    assert r.status_code == 422 and r.json()["error"]["details"][0]["loc"][:2] == ["body", 120]
     assert api.get("/api/jobs", headers=user["headers"]).json()["total"] == 0
     assert total(api, user) == 0
 

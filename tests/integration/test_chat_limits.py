@@ -51,11 +51,11 @@ def test_malformed_frames_get_error_frames_and_the_socket_stays_open(chat_stack)
     assert c.until(lambda f: f["type"] == "error")["code"] == "bad_frame"
     c.chat("x" * 2001, message_id="long")
     err = c.until(lambda f: f["type"] == "error")
-    assert err["code"] == "message_too_long" and err["message_id"] == "long"
+    assert err["code"] == "message_too_long" and err["messageId"] == "long"
     c.chat("", message_id="empty")
-    assert c.until(lambda f: f["type"] == "error")["message_id"] == "empty"
+    assert c.until(lambda f: f["type"] == "error")["messageId"] == "empty"
     c.chat("fine", message_id="ok")
-    assert c.until(lambda f: f["type"] == "message_sent")["message_id"] == "ok"
+    assert c.until(lambda f: f["type"] == "message_sent")["messageId"] == "ok"
     c.close()
 
 
@@ -116,9 +116,9 @@ def test_dead_socket_is_closed_and_presence_updated_within_two_intervals(chat_st
     a = ChatClient(chat_stack.a, f"/ws/room/{room}", alice["access_token"])
     # bob's client never reads again, so it never answers a ping: a hung or vanished peer
     silent = ChatClient(chat_stack.b, f"/ws/room/{room}", bob["access_token"], reader=False, wait_ready=False)
-    a.until(lambda f: f["type"] == "user_joined" and f["user_id"] == bob["user"]["id"])
+    a.until(lambda f: f["type"] == "user_joined" and f["userId"] == bob["user"]["id"])
     left = a.until(lambda f: f["type"] == "user_left", timeout=15)
-    assert left["user_id"] == bob["user"]["id"]
+    assert left["userId"] == bob["user"]["id"]
     with httpx.Client(base_url=chat_stack.a, timeout=10) as api:
         members = api.get(f"/api/rooms/{room}/members", headers=alice["headers"]).json()["members"]
     assert {m["userId"]: m["online"] for m in members}[bob["user"]["id"]] is False

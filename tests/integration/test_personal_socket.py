@@ -15,7 +15,7 @@ def test_job_events_on_the_personal_socket(chat_stack):
         assert r.status_code == 202, r.text
         job_id = r.json()["id"]
     home = ChatClient(chat_stack.b, "/ws", alice["access_token"])
-    home.send({"type": "follow_job", "job_id": job_id})
+    home.send({"type": "follow_job", "jobId": job_id})
     end = home.until(lambda f: f.get("jobId") == job_id and f["type"] in ("completed", "failed"), timeout=60)
     assert end["type"] == "completed"
     events = [f for f in home.frames if f.get("jobId") == job_id]
@@ -24,6 +24,6 @@ def test_job_events_on_the_personal_socket(chat_stack):
     other = ChatClient(chat_stack.a, "/ws", eve["access_token"])
     other.send({"type": "follow_job", "job_id": job_id})
     err = other.until(lambda f: f["type"] == "error")
-    assert err["code"] == "not_found" and err["job_id"] == job_id
+    assert err["code"] == "not_found" and err["jobId"] == job_id
     home.close()
     other.close()

@@ -15,10 +15,10 @@ def test_private_messages_across_processes(chat_stack):
     # the seed's bare frame: no type, a numeric message_id
     to_bob.send({"content": "psst", "message_id": 7})
     sent = to_bob.until(lambda f: f["type"] == "message_sent")
-    assert sent["message_id"] == "7" and sent["to"] == b_id and sent["duplicate"] is False
+    assert sent["messageId"] == "7" and sent["to"] == b_id and sent["duplicate"] is False
     got = bob_home.until(lambda f: f["type"] == "private_message")
     assert got["from"] == a_id and got["to"] == b_id and got["content"] == "psst" and got["id"] == sent["id"]
-    assert got["message_id"] == "7" and isinstance(got["timestamp"], int)
+    assert got["messageId"] == "7" and isinstance(got["timestamp"], int)
     # bob answers from his personal socket on the other process
     bob_home.send({"type": "private", "to": a_id, "content": "hi", "message_id": "b1"})
     assert bob_home.until(lambda f: f["type"] == "message_sent")["to"] == a_id

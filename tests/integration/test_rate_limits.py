@@ -64,6 +64,8 @@ def test_chat_submissions_are_limited_per_user_across_processes(stack):
     _assert_limited(next(r for r in answers if r.status_code == 429), 10)
     ok = next(r for r in answers if r.status_code == 202)
     assert ok.headers["X-RateLimit-Limit"] == "10"
+    # Only a refusal says when to come back: a client polling an accepted job must not wait a minute.
+    assert all("Retry-After" not in r.headers for r in answers if r.status_code == 202)
 
     # One budget for every way of submitting chat work.
     r = httpx.post(stack.urls[1] + "/api/chat/ai", json=CHAT, headers=u["headers"])
@@ -123,6 +125,7 @@ def test_global_limit_per_user_and_exempt_routes(stack):
     u = _register(stack, next(_ips))
     answers = _burst(stack, 34, "GET", "/api/conversations", headers=u["headers"])
     assert sorted(r.status_code for r in answers) == [200] * 30 + [429] * 4
+    assert all("Retry-After" not in r.headers for r in answers if r.status_code == 200)
     _assert_limited(next(r for r in answers if r.status_code == 429), 30)
     ip = next(_ips)
     for path in ("/healthz", "/readyz", "/metrics"):

@@ -19,15 +19,15 @@ def test_users_on_different_processes_share_a_room(chat_stack):
     room = room_name()
     a = ChatClient(chat_stack.a, f"/ws/room/{room}", alice["access_token"])
     b = ChatClient(chat_stack.b, f"/ws/room/{room}", bob["access_token"])
-    joined = a.until(lambda f: f["type"] == "user_joined" and f["user_id"] == bob["user"]["id"])
-    assert joined["room_id"] == room and isinstance(joined["timestamp"], int)
+    joined = a.until(lambda f: f["type"] == "user_joined" and f["userId"] == bob["user"]["id"])
+    assert joined["roomId"] == room and isinstance(joined["timestamp"], int)
     for i in range(5):
         a.chat(f"hello {i}", message_id=f"a-{i}")
     sent = [a.until(lambda f: f["type"] == "message_sent") for _ in range(5)]
-    assert [s["message_id"] for s in sent] == [f"a-{i}" for i in range(5)]
+    assert [s["messageId"] for s in sent] == [f"a-{i}" for i in range(5)]
     got = b.messages_until(5)
     assert [m["content"] for m in got] == [f"hello {i}" for i in range(5)]
-    assert all(m["type"] == "chat_message" and m["user_id"] == alice["user"]["id"] and m["room_id"] == room
+    assert all(m["type"] == "chat_message" and m["userId"] == alice["user"]["id"] and m["roomId"] == room
                and isinstance(m["timestamp"], int) for m in got)
     assert [m["id"] for m in got] == [s["id"] for s in sent]
     b.chat("hi back", message_id="b-1")
@@ -40,12 +40,15 @@ def test_users_on_different_processes_share_a_room(chat_stack):
         history = api.get(f"/api/rooms/{room}/messages?page_size=4", headers=bob["headers"]).json()
         assert history["total"] == 6 and history["total_pages"] == 2
         assert [m["content"] for m in history["messages"]] == ["hi back", "hello 4", "hello 3", "hello 2"]
+        newest = history["messages"][0]  # camelCase like every resource of ours (README "Naming")
+        assert newest["roomId"] == room and newest["userId"] == bob["user"]["id"] and newest["messageId"] == "b-1"
+        assert not {"room_id", "user_id", "message_id"} & set(newest)
         page2 = api.get(f"/api/rooms/{room}/messages?page_size=4&page=2", headers=bob["headers"]).json()
         assert [m["content"] for m in page2["messages"]] == ["hello 1", "hello 0"]
 
     b.close()
     left = a.until(lambda f: f["type"] == "user_left")
-    assert left["user_id"] == bob["user"]["id"] and left["room_id"] == room
+    assert left["userId"] == bob["user"]["id"] and left["roomId"] == room
 
     def bob_offline():
         with httpx.Client(base_url=chat_stack.a, timeout=10) as api:
@@ -84,5 +87,5 @@ def test_leaving_a_room_stops_its_messages(chat_stack):
         assert [m["userId"] for m in members] == [alice["user"]["id"]]
         pending = api.get("/api/deliveries?role=sender", headers=alice["headers"]).json()
         assert [d["messageId"] for d in pending["deliveries"]] == []  # nobody else to deliver to
-        assert sent["room_id"] == room
+        assert sent["roomId"] == room
     a.close()

@@ -1,6 +1,7 @@
 """Foundation pieces that need no server: settings, password policy, error envelope, OpenAPI, lazy start."""
 from __future__ import annotations
 
+import json
 import socket
 
 import pytest
@@ -57,8 +58,19 @@ def test_production_refuses_weak_secrets():
     with pytest.raises(ValueError, match="JWT_SECRET_KEY"):
         Settings(environment="production", jwt_secret_key="short")
     ok = Settings(environment="production", jwt_secret_key="k" * 40, flower_basic_auth="ops:long-secret",
-                  encryption_key=Fernet.generate_key().decode())
+                  encryption_key=Fernet.generate_key().decode(), ws_allowed_origins="https://chat.example")
     assert ok.jwt_secret_key != DEV_JWT_SECRET
+
+
+@pytest.mark.parametrize("origins", ["*", "", " , ", "https://chat.example,*"])
+def test_production_refuses_any_websocket_origin(origins):
+    strong = dict(jwt_secret_key="k" * 40, flower_basic_auth="ops:long-secret",
+                  encryption_key=Fernet.generate_key().decode())
+    with pytest.raises(ValueError, match="WS_ALLOWED_ORIGINS"):
+        Settings(environment="production", ws_allowed_origins=origins, **strong)
+    assert Settings(environment="development", ws_allowed_origins=origins, **strong).ws_allowed_origins == origins
+    ok = Settings(environment="production", ws_allowed_origins="https://a.example, https://b.example", **strong)
+    assert ok.allowed_origins == ["https://a.example", "https://b.example"]
 
 
 def test_creating_the_app_connects_to_nothing(app):
@@ -82,7 +94,8 @@ def test_envelope_for_failures_before_any_storage(app):
     r = c.post("/api/auth/register", data=b'{"x": "' + b"y" * 2_000_000 + b'"}', content_type="application/json")
     assert r.status_code == 413 and r.json["error"]["code"] == "payload_too_large"
     r = c.post("/api/auth/register", json={"username": "ab", "email": "bad", "password": "x"})
-    assert r.status_code == 422 and {d["loc"][0] for d in r.json["error"]["details"]} == {"username", "email"}
+    assert r.status_code == 422 and {tuple(d["loc"][:2]) for d in r.json["error"]["details"]} == {
+        ("body", "username"), ("body", "email")}
     r = c.post("/api/auth/register", json={"username": "abc", "email": "a@example.com", "password": "weak"})
     assert r.status_code == 400 and r.json["error"]["code"] == "weak_password"
 
@@ -105,3 +118,26 @@ def test_openapi_document_builds_offline(app):
     register = doc["paths"]["/api/auth/register"]["post"]
     assert "security" not in register and {"201", "400", "409", "422"} <= set(register["responses"])
     assert doc["paths"]["/api/conversations"]["get"]["security"] == [{"bearerAuth": []}]
+
+
+def test_access_log_line_and_setting(tmp_path, caplog):
+    import logging
+
+    from web import create_app
+
+    def lines(access_log: bool) -> list[logging.LogRecord]:
+        app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'never.db'}", redis_url="redis://127.0.0.1:1/0",
+                                  access_log=access_log, ratelimit_enabled=False))
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="access"):
+            assert app.test_client().get("/api/nope/x", headers={"X-Request-ID": "rid-1"}).status_code == 404
+        return [r for r in caplog.records if r.name == "access"]
+
+    (record,) = lines(True)
+    assert record.fields["method"] == "GET" and record.fields["status"] == 404
+    assert record.fields["route"] == "<unmatched>" and record.fields["request_id"] == "rid-1"
+    from observability import JsonFormatter
+
+    entry = json.loads(JsonFormatter().format(record))
+    assert entry["logger"] == "access" and entry["status"] == 404 and entry["duration_ms"] >= 0
+    assert lines(False) == []

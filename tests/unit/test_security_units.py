@@ -80,7 +80,7 @@ def test_production_adds_hsts(tmp_path):
     from web import create_app
 
     app = create_app(Settings(environment="production", jwt_secret_key=STRONG, flower_basic_auth="ops:secret-pass",
-                              encryption_key=Fernet.generate_key().decode(),
+                              encryption_key=Fernet.generate_key().decode(), ws_allowed_origins="https://x.example",
                               database_url=f"sqlite:///{tmp_path / 'never.db'}", redis_url="redis://127.0.0.1:1/0"))
     r = app.test_client().get("/api/nope")
     assert r.status_code == 404
