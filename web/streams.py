@@ -17,7 +17,7 @@ bp = Blueprint("job_events", __name__)
 
 
 @bp.get("/api/jobs/<job_id>/events")
-@endpoint("Job events as Server-Sent Events (id = seq; Last-Event-ID honoured)", tags=["jobs"],
+@endpoint("Job events as Server-Sent Events (id = `<epoch>:<seq>`; Last-Event-ID honoured; a `reset` event when the log was lost)", tags=["jobs"],
           query=EventsQuery, responses={200: None}, errors=(404,))
 def job_events(job_id: str, query: EventsQuery):
     user = authenticate_stream_user()

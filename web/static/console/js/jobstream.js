@@ -1,5 +1,6 @@
-// One job's events over `/ws/jobs/<id>?after=<seq>`: applied in seq order exactly once; a dropped
-// connection is opened again from the last seq seen, so the text goes on with no gap and no repeat.
+// One job's events over `/ws/jobs/<id>?after=<seq>&epoch=<epoch>`: applied in seq order exactly once; a
+// dropped connection is opened again from the last (epoch, seq) seen, so the text goes on with no gap and no
+// repeat. A `reset` (the server lost the job's log) starts the text over from the new log.
 import { api, socketUrl } from "./api.js";
 
 const TERMINAL = new Set(["completed", "failed", "cancelled"]);
@@ -11,6 +12,7 @@ export class JobStream {
     this.jobId = jobId;
     this.handlers = handlers;
     this.lastSeq = 0;
+    this.epoch = null;
     this.text = "";
     this.drops = 0;
     this.failedConnects = 0;
@@ -37,7 +39,7 @@ export class JobStream {
 
   connect() {
     this.setState(this.drops ? "reconnecting" : "connecting");
-    const ws = new WebSocket(socketUrl(`/ws/jobs/${encodeURIComponent(this.jobId)}`, { after: this.lastSeq }));
+    const ws = new WebSocket(socketUrl(`/ws/jobs/${encodeURIComponent(this.jobId)}`, this.cursor()));
     let opened = false;
     this.ws = ws;
     ws.onopen = () => {
@@ -54,6 +56,10 @@ export class JobStream {
       else this.failedConnects += 1;
       this.reconnect();
     };
+  }
+
+  cursor() {
+    return this.epoch ? { after: this.lastSeq, epoch: this.epoch } : { after: this.lastSeq };
   }
 
   async reconnect() {
@@ -83,13 +89,21 @@ export class JobStream {
   }
 
   receive(event) {
+    if (event.type === "reset") { // the log was lost and replaced: what follows is the new log, whole
+      this.lastSeq = 0;
+      this.epoch = event.epoch || null;
+      this.text = "";
+      if (this.handlers.onEvent) this.handlers.onEvent(event, this);
+      return;
+    }
     if (event.seq <= this.lastSeq) return; // a repeat: already applied
     if (event.seq !== this.lastSeq + 1) { // a gap: resume from what we have
       if (this.ws) this.ws.close(4000);
       return;
     }
     this.lastSeq = event.seq;
-    if ((event.type === "started" || event.type === "retry") && event.restarted) this.text = "";
+    this.epoch = event.epoch || this.epoch;
+    if (event.type === "started" || (event.type === "retry" && event.restarted)) this.text = "";
     if (event.type === "token") this.text += event.text;
     if (this.state !== "streaming" && this.state !== "resumed") this.setState(this.drops ? "resumed" : "streaming");
     if (this.handlers.onEvent) this.handlers.onEvent(event, this);
