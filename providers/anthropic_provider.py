@@ -33,6 +33,8 @@ class AnthropicProvider:
         kwargs = {}
         if request.system:
             kwargs["system"] = request.system
+        if request.stop:
+            kwargs["stop_sequences"] = list(request.stop)
         messages = [{"role": m.role, "content": m.content} for m in request.messages if m.role != "system"]
         try:
             stream = self.client.messages.create(

@@ -18,6 +18,7 @@ class CompletionRequest:
     temperature: float = 0.7
     max_tokens: int = 2048
     system: str | None = None  # conversation system prompt, sent the vendor's way
+    stop: tuple[str, ...] | None = None  # stop sequences (OpenAI `stop`, Anthropic `stop_sequences`)
 
 
 @dataclass(frozen=True)

@@ -149,6 +149,7 @@ class CompletionRunner:
                 temperature=payload["temperature"],
                 max_tokens=payload["max_tokens"],
                 system=payload.get("system"),
+                stop=tuple(payload["stop"]) if payload.get("stop") else None,
             )
 
             def on_retry(err: ProviderError, retry_no: int, had_output: bool) -> None:
@@ -170,6 +171,8 @@ class CompletionRunner:
                         state["streaming"] = False
                     if chunk.usage is not None:
                         usage = chunk.usage
+                    if chunk.finish_reason:
+                        state["finish_reason"] = chunk.finish_reason
                     if chunk.text:
                         jm.token()
                         content.append(chunk.text)
@@ -183,7 +186,7 @@ class CompletionRunner:
             finally:
                 stream.close()
             status = "cancelled" if state["cancelled"] else "succeeded"
-            self._complete(job, attempt, status, "".join(content), usage)
+            self._complete(job, attempt, status, "".join(content), usage, state.get("finish_reason"))
         except StaleAttempt:
             log.info("attempt %s of job %s was superseded; stopping", attempt, job_id)
         except _Cancelled:
@@ -239,7 +242,8 @@ class CompletionRunner:
             plugin_events.job_finished(s, job, status, result, error)
         return res.rowcount == 1
 
-    def _complete(self, job: Job, attempt: int, status: str, content: str, usage: Usage | None) -> None:
+    def _complete(self, job: Job, attempt: int, status: str, content: str, usage: Usage | None,
+                  finish_reason: str | None = None) -> None:
         payload = job.payload
         result = {
             "content": content,
@@ -247,6 +251,8 @@ class CompletionRunner:
             "model": payload["model"],
             "provider": payload["provider"],
         }
+        if finish_reason:  # the vendor's own word (`stop`, `length`, `end_turn`, `max_tokens`, ...)
+            result["finish_reason"] = finish_reason
         s = db.session()
         try:
             if not self._finish(s, job, attempt, status, result, None):
