@@ -122,3 +122,20 @@ def enqueue_batch(parent: Job, children: list[Job]) -> None:
         except Exception as exc:
             logging.getLogger(__name__).warning("batch %s: job %s left for the reconciler: %s",
                                                 parent.id, child.id, exc)
+
+
+def wait_for_job(app: Flask, s: Session, job_id: str, timeout: float) -> Job | None:
+    """Follow the job until it ends or `timeout` passes; the fresh row, or None on timeout.
+
+    The session is closed first: no database connection is held while waiting.
+    """
+    import time
+
+    deadline = time.monotonic() + timeout
+    s.close()
+    for event in follow_job(app, job_id, 0, idle_timeout=min(1.0, max(timeout, 0.1))):
+        if event is not None and event.terminal:
+            break
+        if time.monotonic() > deadline:
+            return None
+    return s.get(Job, job_id, populate_existing=True)

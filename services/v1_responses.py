@@ -7,7 +7,6 @@ is "replay, skip up to N". The log is the record; nothing about the stream lives
 """
 from __future__ import annotations
 
-import time
 from typing import Any, Iterator
 
 from flask import Flask
@@ -179,25 +178,13 @@ def render(resp: StoredResponse, job: Job, status: str | None = None) -> dict[st
     }
 
 
-def wait_terminal(app: Flask, s: Session, job_id: str, timeout: float) -> Job | None:
-    """Follow the job until it ends (or `timeout` passes); returns the fresh row, or None on timeout."""
-    deadline = time.monotonic() + timeout
-    s.close()  # hold no connection while waiting
-    for event in gw.follow_job(app, job_id, 0, idle_timeout=min(1.0, max(timeout, 0.1))):
-        if event is not None and event.terminal:
-            break
-        if time.monotonic() > deadline:
-            return None
-    return s.get(Job, job_id, populate_existing=True)
-
-
 def cancel(app: Flask, s: Session, user_id: str, response_id: str) -> dict[str, Any]:
     resp, job = owned_response(s, user_id, response_id)
     if not resp.background:
         raise InvalidRequest("Only responses created with background=true can be cancelled", param="response_id")
     if not job.is_terminal:
         gw.cancel_chat_job(app, s, job)
-        job = wait_terminal(app, s, job.id, 5.0) or s.get(Job, job.id, populate_existing=True)
+        job = gw.wait_for_job(app, s, job.id, 5.0) or s.get(Job, job.id, populate_existing=True)
         resp = s.get(StoredResponse, resp.id)
     if job.status == "succeeded":
         raise Conflict(f"Response '{response_id}' already completed and cannot be cancelled")
@@ -208,7 +195,7 @@ def delete_response(app: Flask, s: Session, user_id: str, response_id: str) -> d
     _resp, job = owned_response(s, user_id, response_id)
     if not job.is_terminal:  # stop the work first, so no follower waits on a job that is gone
         gw.cancel_chat_job(app, s, job)
-        wait_terminal(app, s, job.id, 5.0)
+        gw.wait_for_job(app, s, job.id, 5.0)
     s.execute(delete(Job).where(Job.id == job.id, Job.user_id == user_id))  # cascades to the response row
     s.commit()
     return {"id": response_id, "object": "response.deleted", "deleted": True}

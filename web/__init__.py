@@ -25,6 +25,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from tasks.plugins import PluginDispatcher
     from web import (
         analytics,
+        api_keys,
         auth,
         batches,
         chat_sockets,
@@ -45,6 +46,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         stats,
         streams,
         transfer,
+        v1,
     )
 
     configure_logging(settings.log_level)
@@ -72,8 +74,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         ext.init_app(app)
     init_celery_context(celery_init_app(app))
     for blueprint in (health.bp, docs.bp, auth.bp, conversations.bp, transfer.bp, search.bp, stats.bp, jobs.bp,
-                      batches.bp, rooms.bp, deliveries.bp, provider_keys.bp, analytics.bp):
+                      batches.bp, rooms.bp, deliveries.bp, provider_keys.bp, analytics.bp, api_keys.bp):
         app.register_blueprint(blueprint)
+    v1.init_app(app)  # the OpenAI-compatible API
     streams.init_app(app)
     chat_sockets.init_app(app)
     rate_limits.init_app(app)  # wraps registered views: after every blueprint
