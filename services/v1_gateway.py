@@ -61,10 +61,6 @@ def follow_job(app: Flask, job_id: str, after: int, idle_timeout: float) -> Iter
                   finished=terminal_from_row(app, job_id))
 
 
-def read_events(app: Flask, job_id: str, after: int = 0) -> list[JobEvent]:
-    return event_log_for(app).read_after(job_id, after, count=100_000)
-
-
 def cancel_chat_job(app: Flask, s: Session, job: Job) -> None:
     """Cancel a queued or running chat job, as `POST /api/jobs/<id>/cancel` does."""
     from tasks import plugins as plugin_events
