@@ -49,7 +49,7 @@ def list_keys(s: Session, user_id: str) -> list[ApiKey]:
 def revoke_key(s: Session, user_id: str, key_id: str) -> ApiKey:
     row = s.execute(select(ApiKey).where(ApiKey.id == key_id, ApiKey.user_id == user_id)).scalar_one_or_none()
     if row is None:
-        raise NotFound("api key not found")
+        raise NotFound("api key")
     if row.revoked_at is None:
         row.revoked_at = now_ms()
         s.commit()

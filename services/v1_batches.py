@@ -7,21 +7,19 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from models import Job, StoredFile, now_ms
-from services import v1_chat
-from services import v1_gateway as gw
-from services.errors import InvalidRequest, NotFound, ServiceError, Unsupported
-from services.openai_shapes import chat_completion, seconds
+from models import Job, StoredFile
+from schemas import openai_wire
+from services import chat_batches, jobs, v1_chat
+from services.chat_batches import CHAT_BATCH
+from services.errors import DomainError, InvalidRequest, NotFound, Unsupported
 from services.v1_files import check_jsonl, owned_file
 
 SUPPORTED = frozenset({"input_file_id", "endpoint", "completion_window", "metadata"})
 ENDPOINT = "/v1/chat/completions"
-WINDOW_MS = 24 * 3600 * 1000
 
 
 def _check(body: Any) -> None:
@@ -38,7 +36,7 @@ def _check(body: Any) -> None:
         raise InvalidRequest("input_file_id is required", param="input_file_id")
 
 
-def _line_payload(app: Flask, s: Session, user_id: str, n: int, row: dict, cache: dict) -> dict[str, Any]:
+def _line_payload(s: Session, user_id: str, n: int, row: dict, cache: dict) -> dict[str, Any]:
     """The child job's payload for line `n`; any problem is a 400 naming the line."""
     try:
         if set(row) - {"custom_id", "method", "url", "body"}:
@@ -53,9 +51,9 @@ def _line_payload(app: Flask, s: Session, user_id: str, n: int, row: dict, cache
             raise Unsupported("body.stream", "is not supported in a batch")
         key = json.dumps(spec.model)
         if key not in cache:
-            cache[key] = v1_chat.job_payload(app, s, user_id, spec)
+            cache[key] = v1_chat.job_payload(s, user_id, spec)
         base = cache[key]
-    except ServiceError as exc:
+    except DomainError as exc:
         raise InvalidRequest(f"line {n} of the input file: {exc.message}", param="input_file_id",
                              code=exc.code) from None
     payload = dict(base, messages=spec.messages, system=spec.system, temperature=spec.temperature,
@@ -65,7 +63,8 @@ def _line_payload(app: Flask, s: Session, user_id: str, n: int, row: dict, cache
     return payload
 
 
-def create(app: Flask, s: Session, user_id: str, body: Any, max_items: int) -> Job:
+def create(s: Session, user_id: str, body: Any, max_items: int) -> Job:
+    """A batch of completions (`services.chat_batches`), one chat job per line of the input file."""
     _check(body)
     source = owned_file(s, user_id, body["input_file_id"], param="input_file_id")
     if source.purpose != "batch":
@@ -74,45 +73,30 @@ def create(app: Flask, s: Session, user_id: str, body: Any, max_items: int) -> J
     if len(rows) > max_items:
         raise InvalidRequest(f"a batch holds at most {max_items} requests", param="input_file_id")
     cache: dict[str, dict] = {}
-    payloads = [_line_payload(app, s, user_id, n, row, cache) for n, row in enumerate(rows, start=1)]
+    payloads = [_line_payload(s, user_id, n, row, cache) for n, row in enumerate(rows, start=1)]
     seen: set[str] = set()
     for p in payloads:
         if p["custom_id"] in seen:
             raise InvalidRequest(f"custom_id {p['custom_id']!r} repeats in the input file", param="input_file_id")
         seen.add(p["custom_id"])
-    counts = {"total": len(payloads), "completed": 0, "failed": 0, "cancelled": 0}
-    parent = Job(user_id=user_id, kind=gw.chat_batch_kind(), status="running", started_at=now_ms(), progress=counts,
-                 payload={"metadata": v1_chat.check_metadata(body.get("metadata")),
-                          "v1": {"input_file_id": source.id, "endpoint": ENDPOINT, "completion_window": "24h"}})
-    s.add(parent)
-    s.flush()
-    children = [Job(user_id=user_id, kind="chat", status="queued", parent_id=parent.id, payload=p) for p in payloads]
-    s.add_all(children)
-    s.commit()
-    gw.enqueue_batch(parent, children)
-    return parent
+    return chat_batches.submit(s, user_id, payloads, v1_chat.check_metadata(body.get("metadata")),
+                               extra={"v1": {"input_file_id": source.id, "endpoint": ENDPOINT,
+                                             "completion_window": "24h"}})
 
 
 def owned_batch(s: Session, user_id: str, batch_id: str) -> Job:
     job = s.execute(select(Job).where(Job.id == batch_id, Job.user_id == user_id,
-                                      Job.kind == gw.chat_batch_kind())).scalar_one_or_none()
+                                      Job.kind == CHAT_BATCH)).scalar_one_or_none()
     if job is None or "v1" not in (job.payload or {}):
-        raise NotFound(f"No batch found with id '{batch_id}'", param="batch_id")
+        raise NotFound(message=f"No batch found with id '{batch_id}'", param="batch_id")
     return job
 
 
 def _result_lines(s: Session, parent: Job) -> tuple[list[str], list[str]]:
-    children = sorted(s.scalars(select(Job).where(Job.parent_id == parent.id)), key=lambda j: j.payload["batch_index"])
     out, err = [], []
-    for c in children:
-        line: dict[str, Any] = {"id": "batch_req_" + c.id.split("_", 1)[-1], "custom_id": c.payload["custom_id"]}
-        if c.status == "succeeded":
-            line.update(response={"status_code": 200, "request_id": c.id, "body": chat_completion(c)}, error=None)
-            out.append(json.dumps(line))
-        else:
-            error = c.error or {"code": "batch_cancelled", "message": "the batch was cancelled before this request ran"}
-            line.update(response=None, error={"code": error.get("code"), "message": error.get("message")})
-            err.append(json.dumps(line))
+    for child in chat_batches.children_of(s, parent.id):
+        ok, line = openai_wire.batch_result_line(child)
+        (out if ok else err).append(json.dumps(line))
     return out, err
 
 
@@ -135,31 +119,13 @@ def result_files(s: Session, parent: Job) -> dict[str, str | None]:
 
 
 def render(s: Session, parent: Job) -> dict[str, Any]:
-    v1 = parent.payload["v1"]
-    counts = parent.progress or gw.request_counts(s, parent.id)
-    if parent.status == "succeeded":
-        status = "completed"
-    elif parent.status == "cancelled":
-        status = "cancelled"
-    else:
-        status = "cancelling" if parent.cancel_requested else "in_progress"
-    files = result_files(s, parent)
-    ended = seconds(parent.finished_at)
-    return {
-        "id": parent.id, "object": "batch", "endpoint": v1["endpoint"], "errors": None,
-        "input_file_id": v1["input_file_id"], "completion_window": v1["completion_window"], "status": status,
-        "output_file_id": files.get("batch_output"), "error_file_id": files.get("batch_error"),
-        "created_at": seconds(parent.created_at), "in_progress_at": seconds(parent.started_at),
-        "expires_at": seconds(parent.created_at + WINDOW_MS), "finalizing_at": ended if status == "completed" else None,
-        "completed_at": ended if status == "completed" else None, "failed_at": None, "expired_at": None,
-        "cancelling_at": None, "cancelled_at": ended if status == "cancelled" else None,
-        "request_counts": {"total": counts["total"], "completed": counts["completed"], "failed": counts["failed"]},
-        "metadata": parent.payload.get("metadata"),
-    }
+    """The batch object (its result files are written the first time a finished batch is read)."""
+    counts = parent.progress or chat_batches.request_counts(s, parent.id)
+    return openai_wire.batch(parent, result_files(s, parent), counts)
 
 
 def list_batches(s: Session, user_id: str, limit: int, after: str | None) -> tuple[list[Job], bool]:
-    stmt = select(Job).where(Job.user_id == user_id, Job.kind == gw.chat_batch_kind(),
+    stmt = select(Job).where(Job.user_id == user_id, Job.kind == CHAT_BATCH,
                              Job.payload["v1"]["endpoint"].as_string() == ENDPOINT)
     if after:
         anchor = owned_batch(s, user_id, after)
@@ -171,6 +137,5 @@ def list_batches(s: Session, user_id: str, limit: int, after: str | None) -> tup
 
 def cancel(s: Session, user_id: str, batch_id: str) -> Job:
     parent = owned_batch(s, user_id, batch_id)
-    if not parent.is_terminal:
-        gw.cancel_batch(parent)
+    jobs.cancel(s, parent)
     return s.get(Job, parent.id, populate_existing=True)

@@ -12,8 +12,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import Job
-from services import v1_gateway as gw
 from services import v1_models
+from services.chat import chat_payload, submit_payload, wait_until_ended
+from services.completion import CHAT
 from services.errors import InvalidRequest, NotFound, Unsupported
 
 MAX_TOKENS_LIMIT = 32_768
@@ -160,29 +161,35 @@ def parse_chat(body: Any) -> ChatSpec:
                     metadata=check_metadata(body.get("metadata")))
 
 
-def job_payload(app: Flask, s: Session, user_id: str, spec: ChatSpec) -> dict[str, Any]:
+def job_payload(s: Session, user_id: str, spec: ChatSpec) -> dict[str, Any]:
     """The payload of the `chat` job, in the shape `POST /api/chat` writes (plus `stop` and `v1`)."""
-    provider, model, public_id = v1_models.resolve(app, s, user_id, spec.model)
-    return {"provider": provider, "model": model, "messages": spec.messages, "system": spec.system,
-            "temperature": spec.temperature, "max_tokens": spec.max_tokens, "conversation_id": None,
-            "stop": spec.stop,
-            "v1": {"api": "chat.completions", "model": public_id, "user": spec.user, "metadata": spec.metadata,
-                   **spec.extra}}
+    provider, model, public_id = v1_models.resolve(s, user_id, spec.model)
+    return chat_payload(provider, model, spec.messages, system=spec.system, temperature=spec.temperature,
+                        max_tokens=spec.max_tokens, stop=spec.stop,
+                        v1={"api": "chat.completions", "model": public_id, "user": spec.user,
+                            "metadata": spec.metadata, **spec.extra})
 
 
-def submit(app: Flask, s: Session, user_id: str, spec: ChatSpec) -> Job:
+def submit(s: Session, user_id: str, spec: ChatSpec) -> Job:
     """Create the job, commit, then enqueue it (the same steps and task as `POST /api/chat`)."""
-    job = Job(user_id=user_id, kind="chat", status="queued", payload=job_payload(app, s, user_id, spec))
-    s.add(job)
-    s.commit()
-    gw.enqueue_job(job)
-    return job
+    return submit_payload(s, user_id, job_payload(s, user_id, spec))
 
 
 def owned_completion(s: Session, user_id: str, job_id: str) -> Job:
     """A chat completion job of the caller's (another user's id is simply not found)."""
-    job = s.execute(select(Job).where(Job.id == job_id, Job.user_id == user_id, Job.kind == "chat")
+    job = s.execute(select(Job).where(Job.id == job_id, Job.user_id == user_id, Job.kind == CHAT)
                     ).scalar_one_or_none()
     if job is None or ((job.payload or {}).get("v1") or {}).get("api") == "responses":
-        raise NotFound(f"No chat completion found with id '{job_id}'", param="completion_id")
+        raise NotFound(message=f"No chat completion found with id '{job_id}'", param="completion_id")
     return job
+
+
+def wait_for_job(app: Flask, s: Session, job_id: str, timeout: float) -> Job | None:
+    """Follow the job until it ends or `timeout` passes; the fresh row, or None on timeout.
+
+    The session is closed first: no database connection is held while waiting.
+    """
+    s.close()
+    if not wait_until_ended(app, job_id, timeout):
+        return None
+    return s.get(Job, job_id, populate_existing=True)

@@ -54,7 +54,7 @@ def owned_file(s: Session, user_id: str, file_id: str, param: str = "file_id") -
     row = s.execute(select(StoredFile).where(StoredFile.id == file_id, StoredFile.user_id == user_id)
                     ).scalar_one_or_none()
     if row is None:
-        raise NotFound(f"No such File object: {file_id}", param=param)
+        raise NotFound(message=f"No such File object: {file_id}", param=param)
     return row
 
 

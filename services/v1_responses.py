@@ -14,22 +14,24 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from models import Job, StoredResponse, new_id
-from services import v1_gateway as gw
-from services import v1_models
+from schemas.openai_wire import response as render
+from schemas.openai_wire import response_item
+from services import jobs, v1_models
+from services.chat import chat_payload, submit_payload
 from services.errors import Conflict, InvalidRequest, NotFound, Unsupported
-from services.openai_shapes import seconds
+from services.job_stream import follow_job
 from services.v1_chat import (
     DEFAULT_MAX_TOKENS,
     DEFAULT_TEMPERATURE,
     MAX_TOKENS_LIMIT,
     check_metadata,
     split_messages,
+    wait_for_job,
 )
 
+CANCEL_WAIT_SECONDS = 5.0  # how long a cancel waits for the running attempt to stop
 SUPPORTED = frozenset({"model", "input", "instructions", "previous_response_id", "max_output_tokens", "metadata",
                        "background", "stream", "store", "temperature", "user", "text"})
-_STATUS = {"queued": "queued", "running": "in_progress", "failed": "failed", "cancelled": "cancelled"}
-_LENGTH = frozenset({"length", "max_tokens", "max_output_tokens"})
 
 
 def _input_items(value: Any) -> list[dict[str, Any]]:
@@ -91,42 +93,48 @@ def _history(s: Session, user_id: str, previous_id: str | None) -> list[dict[str
     return list(job.payload["messages"]) + [{"role": "assistant", "content": (job.result or {}).get("content", "")}]
 
 
-def create(app: Flask, s: Session, user_id: str, body: Any) -> tuple[StoredResponse, Job]:
+def _checked(s: Session, user_id: str, body: Any) -> dict[str, Any]:
+    """The request's parts, checked; the messages include the conversation `previous_response_id` names."""
     _check_params(body)
     items = _input_items(body.get("input"))
     system, turns = split_messages(items, "input")
     instructions = body.get("instructions")
     if instructions is not None and not isinstance(instructions, str):
         raise Unsupported("instructions", "must be a string here")
-    system = "\n\n".join(t for t in (instructions, system) if t) or None
-    background, stream = _flag(body, "background"), _flag(body, "stream")
-    max_out, temperature = _numbers(body)
-    metadata = check_metadata(body.get("metadata"))
     user = body.get("user")
     if user is not None and (not isinstance(user, str) or len(user) > 256):
         raise InvalidRequest("user must be a string of at most 256 characters", param="user")
     previous = body.get("previous_response_id")
     if previous is not None and not isinstance(previous, str):
         raise InvalidRequest("previous_response_id must be a string", param="previous_response_id")
-    messages = _history(s, user_id, previous) + turns
     if not turns:
         raise InvalidRequest("input must contain at least one user or assistant message", param="input")
-    provider, model, public_id = v1_models.resolve(app, s, user_id, body.get("model"))
-    resp_id = new_id("resp")
-    job = Job(user_id=user_id, kind="chat", status="queued", payload={
-        "provider": provider, "model": model, "messages": messages, "system": system,
-        "temperature": temperature, "max_tokens": max_out, "conversation_id": None, "stop": None,
-        "v1": {"api": "responses", "model": public_id, "response_id": resp_id, "metadata": metadata,
-               "stream": stream}})
-    s.add(job)
-    s.flush()
-    resp = StoredResponse(id=resp_id, user_id=user_id, job_id=job.id, model=public_id, instructions=instructions,
-                          previous_response_id=previous, input_items=items, meta=metadata, background=background,
-                          max_output_tokens=body.get("max_output_tokens"), temperature=body.get("temperature"),
-                          user_tag=user)
-    s.add(resp)
-    s.commit()
-    gw.enqueue_job(job)
+    max_out, temperature = _numbers(body)
+    return {"items": items, "instructions": instructions, "user": user, "previous": previous,
+            "system": "\n\n".join(t for t in (instructions, system) if t) or None,
+            "messages": _history(s, user_id, previous) + turns, "max_out": max_out, "temperature": temperature,
+            "metadata": check_metadata(body.get("metadata")), "background": _flag(body, "background"),
+            "stream": _flag(body, "stream")}
+
+
+def create(s: Session, user_id: str, body: Any) -> tuple[StoredResponse, Job]:
+    """A `chat` job and its response row, committed together, then enqueued."""
+    req = _checked(s, user_id, body)
+    provider, model, public_id = v1_models.resolve(s, user_id, body.get("model"))
+    resp = StoredResponse(id=new_id("resp"), user_id=user_id, model=public_id, instructions=req["instructions"],
+                          previous_response_id=req["previous"], input_items=req["items"], meta=req["metadata"],
+                          background=req["background"], max_output_tokens=body.get("max_output_tokens"),
+                          temperature=body.get("temperature"), user_tag=req["user"])
+    payload = chat_payload(provider, model, req["messages"], system=req["system"], temperature=req["temperature"],
+                           max_tokens=req["max_out"], stop=None,
+                           v1={"api": "responses", "model": public_id, "response_id": resp.id,
+                               "metadata": req["metadata"], "stream": req["stream"]})
+
+    def attach(job: Job) -> None:
+        resp.job_id = job.id
+        s.add(resp)
+
+    job = submit_payload(s, user_id, payload, attach=attach)
     return resp, job
 
 
@@ -135,56 +143,16 @@ def owned_response(s: Session, user_id: str, response_id: str,
     row = s.execute(select(StoredResponse, Job).join(Job, Job.id == StoredResponse.job_id).where(
         StoredResponse.id == response_id, StoredResponse.user_id == user_id)).first()
     if row is None:
-        raise NotFound(f"Response with id '{response_id}' not found.", param=param)
+        raise NotFound(message=f"Response with id '{response_id}' not found.", param=param)
     return row[0], row[1]
-
-
-def status_of(job: Job) -> str:
-    if job.status == "succeeded":
-        return "incomplete" if (job.result or {}).get("finish_reason") in _LENGTH else "completed"
-    return _STATUS[job.status]
-
-
-def _item(resp: StoredResponse, text: str | None, status: str) -> dict[str, Any]:
-    content = [] if text is None else [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}]
-    return {"id": "msg_" + resp.id.split("_", 1)[-1], "type": "message", "role": "assistant", "status": status,
-            "content": content}
-
-
-def render(resp: StoredResponse, job: Job, status: str | None = None) -> dict[str, Any]:
-    """The `response` object; `status` overrides the row's (the snapshots early stream events carry)."""
-    status = status or status_of(job)
-    result = job.result or {}
-    output = []
-    if status in ("completed", "incomplete", "cancelled") and job.result is not None:
-        output = [_item(resp, result.get("content", ""), "completed" if status == "completed" else "incomplete")]
-    usage = result.get("usage")
-    return {
-        "id": resp.id, "object": "response", "created_at": seconds(resp.created_at), "status": status,
-        "background": resp.background, "model": resp.model, "instructions": resp.instructions,
-        "previous_response_id": resp.previous_response_id, "max_output_tokens": resp.max_output_tokens,
-        "metadata": resp.meta or {}, "temperature": resp.temperature, "top_p": None, "user": resp.user_tag,
-        "output": output, "parallel_tool_calls": False, "tool_choice": "none", "tools": [], "store": True,
-        "text": {"format": {"type": "text"}}, "truncation": "disabled", "reasoning": None,
-        "error": {"code": "server_error", "message": (job.error or {}).get("message", "the response failed")}
-        if status == "failed" else None,
-        "incomplete_details": {"reason": "max_output_tokens"} if status == "incomplete" else None,
-        "completed_at": seconds(job.finished_at) if status == "completed" else None,
-        "usage": None if not usage else {
-            "input_tokens": usage["input_tokens"], "input_tokens_details": {"cached_tokens": 0},
-            "output_tokens": usage["output_tokens"], "output_tokens_details": {"reasoning_tokens": 0},
-            "total_tokens": usage["input_tokens"] + usage["output_tokens"]},
-        "job_id": job.id,
-    }
 
 
 def cancel(app: Flask, s: Session, user_id: str, response_id: str) -> dict[str, Any]:
     resp, job = owned_response(s, user_id, response_id)
     if not resp.background:
         raise InvalidRequest("Only responses created with background=true can be cancelled", param="response_id")
-    if not job.is_terminal:
-        gw.cancel_chat_job(app, s, job)
-        job = gw.wait_for_job(app, s, job.id, 5.0) or s.get(Job, job.id, populate_existing=True)
+    if jobs.cancel(s, job):
+        job = wait_for_job(app, s, job.id, CANCEL_WAIT_SECONDS) or s.get(Job, job.id, populate_existing=True)
         resp = s.get(StoredResponse, resp.id)
     if job.status == "succeeded":
         raise Conflict(f"Response '{response_id}' already completed and cannot be cancelled")
@@ -193,9 +161,8 @@ def cancel(app: Flask, s: Session, user_id: str, response_id: str) -> dict[str, 
 
 def delete_response(app: Flask, s: Session, user_id: str, response_id: str) -> dict[str, Any]:
     _resp, job = owned_response(s, user_id, response_id)
-    if not job.is_terminal:  # stop the work first, so no follower waits on a job that is gone
-        gw.cancel_chat_job(app, s, job)
-        gw.wait_for_job(app, s, job.id, 5.0)
+    if jobs.cancel(s, job):  # stop the work first, so no follower waits on a job that is gone
+        wait_for_job(app, s, job.id, CANCEL_WAIT_SECONDS)
     s.execute(delete(Job).where(Job.id == job.id, Job.user_id == user_id))  # cascades to the response row
     s.commit()
     return {"id": response_id, "object": "response.deleted", "deleted": True}
@@ -204,12 +171,12 @@ def delete_response(app: Flask, s: Session, user_id: str, response_id: str) -> d
 class _Translator:
     """Job events -> Responses stream events, numbered 0, 1, 2, ... in one deterministic pass."""
 
-    def __init__(self, app: Flask, s: Session, resp: StoredResponse, job: Job) -> None:
-        self.app, self.s, self.resp, self.job = app, s, resp, job
+    def __init__(self, s: Session, resp: StoredResponse, job: Job) -> None:
+        self.s, self.resp, self.job = s, resp, job
         self.seq = -1
         self.started = False
         self.item_open = False
-        self.item_id = _item(resp, None, "in_progress")["id"]
+        self.item_id = response_item(resp, None, "in_progress")["id"]
 
     def _ev(self, type_: str, **data: Any) -> dict[str, Any]:
         self.seq += 1
@@ -223,7 +190,7 @@ class _Translator:
         if self.item_open:
             return []
         self.item_open = True
-        return [self._ev("response.output_item.added", output_index=0, item=_item(self.resp, None, "in_progress")),
+        return [self._ev("response.output_item.added", output_index=0, item=response_item(self.resp, None, "in_progress")),
                 self._ev("response.content_part.added", item_id=self.item_id, output_index=0, content_index=0,
                          part={"type": "output_text", "text": "", "annotations": [], "logprobs": []})]
 
@@ -247,7 +214,7 @@ class _Translator:
             return [self._ev("response.failed", response=final)]
         out = self._open_item()
         text = (job.result or {}).get("content", "")
-        item = final["output"][0] if final["output"] else _item(self.resp, text, "incomplete")
+        item = final["output"][0] if final["output"] else response_item(self.resp, text, "incomplete")
         part = item["content"][0]
         out += [self._ev("response.output_text.done", item_id=self.item_id, output_index=0, content_index=0,
                          text=text, logprobs=[]),
@@ -262,12 +229,12 @@ class _Translator:
 def stream_events(app: Flask, s: Session, resp: StoredResponse, job: Job, starting_after: int = -1,
                   idle_timeout: float = 15.0) -> Iterator[dict[str, Any] | None]:
     """Every event of the response after `starting_after`, live, until the end (None while idle)."""
-    tr = _Translator(app, s, resp, job)
+    tr = _Translator(s, resp, job)
     for ev in tr.opening():
         if ev["sequence_number"] > starting_after:
             yield ev
     s.close()
-    for event in gw.follow_job(app, job.id, 0, idle_timeout=idle_timeout):
+    for event in follow_job(app, job.id, 0, idle_timeout=idle_timeout):
         if event is None:
             yield None
             continue
