@@ -11,13 +11,11 @@ from flask import Blueprint
 from flask_jwt_extended import current_user, jwt_required
 from pydantic import BaseModel, Field, StringConstraints
 
-from models import ApiKey
 from models.db import db
+from schemas import wire
+from schemas.core import StrictWireModel
 from services import api_keys
-from services.errors import ServiceError
-from web.errors import ApiError
 from web.openapi import endpoint
-from web.schemas import StrictWireModel
 
 bp = Blueprint("api_keys", __name__, url_prefix="/api/users/me/api-keys")
 TAGS = ["api keys"]
@@ -48,28 +46,20 @@ class ApiKeyList(BaseModel):
     apiKeys: list[ApiKeyOut]
 
 
-def to_wire(row: ApiKey) -> dict:
-    return {"id": row.id, "name": row.name, "prefix": row.prefix, "last4": row.last4, "createdAt": row.created_at,
-            "expiresAt": row.expires_at, "lastUsedAt": row.last_used_at, "revokedAt": row.revoked_at}
-
-
 @bp.post("")
 @jwt_required()
 @endpoint("Create a personal API key for `/v1` (the key is returned once)", tags=TAGS, body=ApiKeyIn,
           responses={201: ApiKeyCreated}, errors=(400,))
 def create_key(body: ApiKeyIn):
-    try:
-        row, key = api_keys.create_key(db.session, current_user.id, body.name, body.expires_at)
-    except ServiceError as exc:
-        raise ApiError(400, exc.message, code="validation_error") from None
-    return {**to_wire(row), "key": key}, 201
+    row, key = api_keys.create_key(db.session(), current_user.id, body.name, body.expires_at)
+    return {**wire.api_key(row), "key": key}, 201
 
 
 @bp.get("")
 @jwt_required()
 @endpoint("The caller's API keys (prefix and last 4 characters only)", tags=TAGS, responses={200: ApiKeyList})
 def list_keys():
-    return {"apiKeys": [to_wire(r) for r in api_keys.list_keys(db.session, current_user.id)]}
+    return {"apiKeys": [wire.api_key(r) for r in api_keys.list_keys(db.session(), current_user.id)]}
 
 
 @bp.delete("/<key_id>")
@@ -77,8 +67,4 @@ def list_keys():
 @endpoint("Revoke an API key (refused at once by every web process)", tags=TAGS, responses={200: ApiKeyOut},
           errors=(404,))
 def revoke_key(key_id: str):
-    try:
-        row = api_keys.revoke_key(db.session, current_user.id, key_id)
-    except ServiceError as exc:
-        raise ApiError(404, exc.message, code="not_found") from None
-    return to_wire(row)
+    return wire.api_key(api_keys.revoke_key(db.session(), current_user.id, key_id))

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from typing import Iterator
 
+from extensions.ext_settings import settings
 from models import Job
 from models.db import db
-from services import openai_shapes as shapes
+from schemas import openai_wire as shapes
 from services import v1_chat
-from services import v1_gateway as gw
 from services.errors import TimedOut, UpstreamFailed
+from services.job_stream import follow_job
 from web.openapi import endpoint
 from web.v1.common import app_obj, blueprint, json_body, keepalive, sse, sse_response, user_id
 
@@ -32,12 +33,12 @@ def _failure(job: Job) -> UpstreamFailed:
 def create_chat_completion():
     spec = v1_chat.parse_chat(json_body())
     app = app_obj()
-    s = db.session
-    job = v1_chat.submit(app, s, user_id(), spec)
+    s = db.session()
+    job = v1_chat.submit(s, user_id(), spec)
     headers = {"x-job-id": job.id, "Location": f"/v1/chat/completions/{job.id}"}
     if spec.stream:
         return sse_response(_stream(app, job, spec.include_usage), headers)
-    done = gw.wait_for_job(app, s, job.id, app.extensions["settings"].chat_wait_timeout)
+    done = v1_chat.wait_for_job(app, s, job.id, settings(app).chat_wait_timeout)
     if done is None:
         raise TimedOut(f"the completion did not finish in time; fetch it with GET /v1/chat/completions/{job.id}")
     if done.status != "succeeded":
@@ -48,7 +49,7 @@ def create_chat_completion():
 def _stream(app, job: Job, include_usage: bool) -> Iterator[str]:
     yield sse(shapes.chunk(job, {"role": "assistant", "content": "", "refusal": None}, include_usage=include_usage))
     sent = False
-    for event in gw.follow_job(app, job.id, 0, idle_timeout=keepalive()):
+    for event in follow_job(app, job.id, 0, idle_timeout=keepalive()):
         if event is None:
             yield ": keep-alive\n\n"
         elif event.type == "token":
@@ -77,4 +78,4 @@ def _stream(app, job: Job, include_usage: bool) -> Iterator[str]:
 @endpoint("A chat completion by id (its job): the answer once done, `status` while it runs", tags=TAGS,
           responses={200: dict}, errors=(404,))
 def get_chat_completion(completion_id: str):
-    return shapes.chat_completion(v1_chat.owned_completion(db.session, user_id(), completion_id))
+    return shapes.chat_completion(v1_chat.owned_completion(db.session(), user_id(), completion_id))

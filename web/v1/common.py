@@ -1,5 +1,5 @@
 """What every `/v1` blueprint shares: Bearer authentication (personal API key or access token), the JSON
-body, SSE framing, and turning domain errors into HTTP ones."""
+body, SSE framing, and domain errors in OpenAI's shape."""
 from __future__ import annotations
 
 import json
@@ -7,9 +7,11 @@ from typing import Any, Iterable
 
 from flask import Blueprint, Response, current_app, g, request, stream_with_context
 
+from extensions.ext_settings import settings
 from models.db import db
+from realtime.socket_auth import authenticate_stream_user
 from services import api_keys
-from services.errors import ServiceError
+from services.errors import DomainError
 from web.errors import ApiError, error_response
 from web.v1.errors import api_error
 
@@ -22,22 +24,17 @@ def authenticate() -> None:
         raise ApiError(401, "You didn't provide an API key. Send it as 'Authorization: Bearer <key>'.",
                        code="invalid_api_key")
     if api_keys.looks_like_api_key(token):
-        try:
-            g.v1_user_id = api_keys.authenticate(db.session, token)
-        except ServiceError as exc:
-            raise ApiError(401, exc.message, code="invalid_api_key") from None
+        g.v1_user_id = api_keys.authenticate(db.session(), token)
         return
-    from web.streams import authenticate_stream_user  # our JWT access tokens, blocklist included
-
-    g.v1_user_id = authenticate_stream_user().id
+    g.v1_user_id = authenticate_stream_user().id  # our JWT access tokens, blocklist included
 
 
 def blueprint(name: str) -> Blueprint:
     bp = Blueprint(name, __name__, url_prefix="/v1")
     bp.before_request(authenticate)
 
-    @bp.errorhandler(ServiceError)
-    def _service_error(exc: ServiceError):
+    @bp.errorhandler(DomainError)
+    def _domain_error(exc: DomainError):
         err = api_error(exc)
         return error_response(err.status, err.code, err.message, err.details, err.headers)
 
@@ -72,7 +69,7 @@ def sse_response(chunks: Iterable[str], headers: dict[str, str] | None = None) -
 
 
 def keepalive() -> float:
-    return current_app.extensions["settings"].sse_keepalive
+    return settings().sse_keepalive
 
 
 def app_obj():

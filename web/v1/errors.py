@@ -10,15 +10,13 @@ from typing import Any
 
 from flask import g, jsonify
 
-from services.errors import ServiceError
-from web.errors import ApiError
+from services.errors import DomainError, TimedOut, UpstreamFailed
+from web.errors import ApiError, from_domain
 
 _TYPES = {400: "invalid_request_error", 401: "invalid_request_error", 403: "permission_error",
           404: "invalid_request_error", 405: "invalid_request_error", 409: "invalid_request_error",
           413: "invalid_request_error", 415: "invalid_request_error", 429: "requests"}
 _CODES = {401: "invalid_api_key", 429: "rate_limit_exceeded"}
-_STATUS = {"invalid_request": 400, "not_found": 404, "unauthenticated": 401, "conflict": 409, "upstream": 502,
-           "timeout": 504}
 
 
 def is_v1(path: str) -> bool:
@@ -53,13 +51,14 @@ _UPSTREAM_STATUS = {"bad_request": 400, "context_window_exceeded": 400, "rate_li
                     "cancelled": 409}
 
 
-def api_error(exc: ServiceError) -> ApiError:
-    """A domain error as the ApiError our handlers render (in OpenAI's shape under `/v1`)."""
-    status = _STATUS.get(exc.kind, 400)
-    if exc.kind == "upstream":
+def api_error(exc: DomainError) -> ApiError:
+    """A domain error as the ApiError our handlers render (in OpenAI's shape under `/v1`): the status
+    `web.errors` gives its class, except a failed job's own error code where OpenAI has a status for it."""
+    err = from_domain(exc)
+    status = err.status
+    if isinstance(exc, UpstreamFailed):
         status = _UPSTREAM_STATUS.get(exc.code or "", 502)
-    headers = {}
-    if exc.kind in ("upstream", "timeout") and not getattr(exc, "retryable", False):
+    headers = dict(err.headers)
+    if isinstance(exc, (UpstreamFailed, TimedOut)) and not getattr(exc, "retryable", False):
         headers["x-should-retry"] = "false"  # the SDKs would otherwise submit the same work again
-    return ApiError(status, exc.message, code=exc.code or ("not_found" if status == 404 else None),
-                    details={"param": exc.param}, headers=headers)
+    return ApiError(status, exc.message, code=exc.code, details={"param": exc.param}, headers=headers)

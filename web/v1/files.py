@@ -1,10 +1,11 @@
 """`/v1/files`: upload a batch input (JSONL, multipart as the SDKs send it), read, download, delete."""
 from __future__ import annotations
 
-from flask import Response, current_app, request
+from flask import Response, request
 
+from extensions.ext_settings import settings
 from models.db import db
-from services import openai_shapes as shapes
+from schemas import openai_wire as shapes
 from services import v1_files as files
 from services.errors import InvalidRequest
 from web.errors import ApiError
@@ -17,7 +18,7 @@ _FORM_OVERHEAD = 64 * 1024  # multipart boundaries and the purpose field around 
 
 
 def _limit() -> int:
-    return current_app.extensions["settings"].v1_file_max_bytes
+    return settings().v1_file_max_bytes
 
 
 def page_args() -> tuple[int, str | None]:
@@ -52,7 +53,7 @@ def upload_file():
     if not purpose:
         raise InvalidRequest("the `purpose` field is required", param="purpose")
     data = upload.read(limit + 1)
-    row = files.upload(db.session, user_id(), upload.filename or "upload.jsonl", purpose, data, limit)
+    row = files.upload(db.session(), user_id(), upload.filename or "upload.jsonl", purpose, data, limit)
     return shapes.file_object(row)
 
 
@@ -60,20 +61,20 @@ def upload_file():
 @endpoint("The caller's files, newest first (cursor page)", tags=TAGS, responses={200: dict}, errors=(400, 404))
 def list_files():
     limit, after = page_args()
-    rows, more = files.list_files(db.session, user_id(), request.args.get("purpose"), limit, after)
+    rows, more = files.list_files(db.session(), user_id(), request.args.get("purpose"), limit, after)
     return cursor_page([shapes.file_object(r) for r in rows], more)
 
 
 @bp.get("/files/<file_id>")
 @endpoint("A file object", tags=TAGS, responses={200: dict}, errors=(404,))
 def get_file(file_id: str):
-    return shapes.file_object(files.owned_file(db.session, user_id(), file_id))
+    return shapes.file_object(files.owned_file(db.session(), user_id(), file_id))
 
 
 @bp.get("/files/<file_id>/content")
 @endpoint("A file's content", tags=TAGS, responses={200: ("application/octet-stream", None)}, errors=(404,))
 def file_content(file_id: str):
-    row = files.owned_file(db.session, user_id(), file_id)
+    row = files.owned_file(db.session(), user_id(), file_id)
     return Response(row.content, mimetype="application/jsonl",
                     headers={"Content-Disposition": f'attachment; filename="{row.filename}"'})
 
@@ -81,4 +82,4 @@ def file_content(file_id: str):
 @bp.delete("/files/<file_id>")
 @endpoint("Delete a file", tags=TAGS, responses={200: dict}, errors=(404,))
 def delete_file(file_id: str):
-    return files.delete_file(db.session, user_id(), file_id)
+    return files.delete_file(db.session(), user_id(), file_id)

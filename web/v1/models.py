@@ -4,7 +4,7 @@ from __future__ import annotations
 from models.db import db
 from services import v1_models
 from web.openapi import endpoint
-from web.v1.common import app_obj, blueprint, user_id
+from web.v1.common import blueprint, user_id
 
 bp = blueprint("v1_models")
 TAGS = ["openai-compatible"]
@@ -18,11 +18,11 @@ def _model(model_id: str, provider: str) -> dict:
 @endpoint("Models the caller may use, in OpenAI's list shape (`provider/model` ids)", tags=TAGS,
           responses={200: dict})
 def list_models():
-    ids = v1_models.model_ids(app_obj(), db.session, user_id())
+    ids = v1_models.model_ids(db.session(), user_id())
     return {"object": "list", "data": [_model(mid, provider) for mid, provider in ids]}
 
 
 @bp.get("/models/<path:model_id>")
 @endpoint("One model", tags=TAGS, responses={200: dict}, errors=(404,))
 def get_model(model_id: str):
-    return _model(*v1_models.get_model(app_obj(), db.session, user_id(), model_id))
+    return _model(*v1_models.get_model(db.session(), user_id(), model_id))

@@ -5,10 +5,12 @@ from typing import Iterator
 
 from flask import request
 
+from extensions.ext_settings import settings
 from models.db import db
-from services import v1_gateway as gw
+from schemas.openai_wire import response as render
 from services import v1_responses as responses
 from services.errors import InvalidRequest, TimedOut
+from services.v1_chat import wait_for_job
 from web.openapi import endpoint
 from web.v1.common import app_obj, blueprint, json_body, keepalive, sse, sse_response, user_id
 
@@ -17,7 +19,7 @@ TAGS = ["openai-compatible"]
 
 
 def _stream(app, resp, job, starting_after: int) -> Iterator[str]:
-    for ev in responses.stream_events(app, db.session, resp, job, starting_after, idle_timeout=keepalive()):
+    for ev in responses.stream_events(app, db.session(), resp, job, starting_after, idle_timeout=keepalive()):
         yield ": keep-alive\n\n" if ev is None else sse(ev, ev["type"])
 
 
@@ -27,16 +29,16 @@ def _stream(app, resp, job, starting_after: int) -> Iterator[str]:
 def create_response():
     app = app_obj()
     body = json_body()
-    resp, job = responses.create(app, db.session, user_id(), body)
+    resp, job = responses.create(db.session(), user_id(), body)
     headers = {"x-job-id": job.id}
     if body.get("stream"):
         return sse_response(_stream(app, resp, job, -1), headers)
     if not resp.background:
-        done = gw.wait_for_job(app, db.session, job.id, app.extensions["settings"].chat_wait_timeout)
+        done = wait_for_job(app, db.session(), job.id, settings(app).chat_wait_timeout)
         if done is None:
             raise TimedOut(f"the response did not finish in time; fetch it with GET /v1/responses/{resp.id}")
         job = done
-    return responses.render(resp, job), 200, headers
+    return render(resp, job), 200, headers
 
 
 def _starting_after() -> int:
@@ -56,20 +58,20 @@ def _starting_after() -> int:
 @endpoint("A response; with `stream=true` its events again, after `starting_after`", tags=TAGS,
           responses={200: dict}, errors=(400, 404))
 def get_response(response_id: str):
-    resp, job = responses.owned_response(db.session, user_id(), response_id)
+    resp, job = responses.owned_response(db.session(), user_id(), response_id)
     if request.args.get("stream", "").lower() == "true":
         after = _starting_after()
         return sse_response(_stream(app_obj(), resp, job, after), {"x-job-id": job.id})
-    return responses.render(resp, job)
+    return render(resp, job)
 
 
 @bp.post("/responses/<response_id>/cancel")
 @endpoint("Cancel a background response", tags=TAGS, responses={200: dict}, errors=(400, 404, 409))
 def cancel_response(response_id: str):
-    return responses.cancel(app_obj(), db.session, user_id(), response_id)
+    return responses.cancel(app_obj(), db.session(), user_id(), response_id)
 
 
 @bp.delete("/responses/<response_id>")
 @endpoint("Delete a response (and its job)", tags=TAGS, responses={200: dict}, errors=(404,))
 def delete_response(response_id: str):
-    return responses.delete_response(app_obj(), db.session, user_id(), response_id)
+    return responses.delete_response(app_obj(), db.session(), user_id(), response_id)
