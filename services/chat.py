@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from extensions.ext_settings import settings
 from models import Job, Message
+from realtime.relay import Cursor
 from schemas.core import MessageIn
 from schemas.jobs import ChatRequest
 from services import conversations
@@ -124,7 +125,7 @@ def wait_for_end(app: Flask, job_id: str) -> None:
 def wait_until_ended(app: Flask, job_id: str, timeout: float) -> bool:
     """Follow the job until its terminal event (True) or until `timeout` seconds pass (False)."""
     deadline = time.monotonic() + timeout
-    for event in follow_job(app, job_id, 0, idle_timeout=min(1.0, max(timeout, 0.1))):
+    for event in follow_job(app, job_id, Cursor(), idle_timeout=min(1.0, max(timeout, 0.1))):
         if event is not None and event.terminal:
             return True
         if time.monotonic() > deadline:

@@ -115,6 +115,9 @@ def settings(database_url: str, redis_prefix: str, redis_url: str) -> Settings:
         redis_url=redis_url,
         redis_key_prefix=redis_prefix,
         jwt_secret_key="test-secret-" + "x" * 40,
+        # Each test process and stack holds few connections: several stacks share one PostgreSQL.
+        db_pool_size=4,
+        db_max_overflow=8,
         prometheus_multiproc_dir=tempfile.mkdtemp(prefix="chat-studio-test-metrics-"),
         **GENEROUS_RATE_LIMITS,
     )
