@@ -193,3 +193,10 @@ def wait_for_job(app: Flask, s: Session, job_id: str, timeout: float) -> Job | N
     if not wait_until_ended(app, job_id, timeout):
         return None
     return s.get(Job, job_id, populate_existing=True)
+
+
+def starts_over(type_: str, data: dict[str, Any]) -> bool:
+    """Whether a job event means the answer is being written again from the start: a retry after
+    output, a new attempt, or an event log that Redis lost (`reset`, then the log replayed whole).
+    Text a client was already sent cannot be taken back, so its stream ends and it fetches the answer."""
+    return type_ == "reset" or (type_ in ("retry", "started") and bool(data.get("restarted")))

@@ -14,6 +14,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from models import Job, StoredResponse, new_id
+from realtime.relay import Cursor
 from schemas.openai_wire import response as render
 from schemas.openai_wire import response_item
 from services import jobs, v1_models
@@ -26,6 +27,7 @@ from services.v1_chat import (
     MAX_TOKENS_LIMIT,
     check_metadata,
     split_messages,
+    starts_over,
     wait_for_job,
 )
 
@@ -176,6 +178,7 @@ class _Translator:
         self.seq = -1
         self.started = False
         self.item_open = False
+        self.ended = False  # the stream stopped before the job's end (the answer started over)
         self.item_id = response_item(resp, None, "in_progress")["id"]
 
     def _ev(self, type_: str, **data: Any) -> dict[str, Any]:
@@ -196,6 +199,11 @@ class _Translator:
 
     def translate(self, type_: str, data: dict[str, Any]) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
+        if self.item_open and starts_over(type_, data):
+            self.ended = True
+            return [self._ev("error", code="answer_restarted", param=None,
+                             message="the answer started over (the provider failed mid-answer or the event log was "
+                                     f"lost); fetch the final response with GET /v1/responses/{self.resp.id}")]
         if type_ in ("started", "token") and not self.started:
             self.started = True
             out.append(self._ev("response.in_progress", response=render(self.resp, self.job, "in_progress")))
@@ -234,7 +242,7 @@ def stream_events(app: Flask, s: Session, resp: StoredResponse, job: Job, starti
         if ev["sequence_number"] > starting_after:
             yield ev
     s.close()
-    for event in follow_job(app, job.id, 0, idle_timeout=idle_timeout):
+    for event in follow_job(app, job.id, Cursor(), idle_timeout=idle_timeout):
         if event is None:
             yield None
             continue
@@ -242,5 +250,5 @@ def stream_events(app: Flask, s: Session, resp: StoredResponse, job: Job, starti
             if ev["sequence_number"] > starting_after:
                 yield ev
         s.close()
-        if event.terminal:
+        if event.terminal or tr.ended:
             return

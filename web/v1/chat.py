@@ -10,10 +10,12 @@ from typing import Iterator
 from extensions.ext_settings import settings
 from models import Job
 from models.db import db
+from realtime.relay import Cursor
 from schemas import openai_wire as shapes
 from services import v1_chat
 from services.errors import TimedOut, UpstreamFailed
 from services.job_stream import follow_job
+from services.v1_chat import starts_over
 from web.openapi import endpoint
 from web.v1.common import app_obj, blueprint, json_body, keepalive, sse, sse_response, user_id
 
@@ -49,13 +51,13 @@ def create_chat_completion():
 def _stream(app, job: Job, include_usage: bool) -> Iterator[str]:
     yield sse(shapes.chunk(job, {"role": "assistant", "content": "", "refusal": None}, include_usage=include_usage))
     sent = False
-    for event in follow_job(app, job.id, 0, idle_timeout=keepalive()):
+    for event in follow_job(app, job.id, Cursor(), idle_timeout=keepalive()):
         if event is None:
             yield ": keep-alive\n\n"
         elif event.type == "token":
             sent = True
             yield sse(shapes.chunk(job, {"content": event.data.get("text", "")}, include_usage=include_usage))
-        elif event.type == "retry" and event.data.get("restarted") and sent:
+        elif sent and starts_over(event.type, event.data):
             yield sse(shapes.error_body("answer_restarted", "the provider failed mid-answer and the job started it "
                                         f"again; fetch the final answer with GET /v1/chat/completions/{job.id}",
                                         "server_error"))
