@@ -139,6 +139,8 @@ class Settings(BaseSettings):
                                "accepts it.")
     import_max_bytes: int = Field(64 * 1024 * 1024, description="Largest NDJSON body "
                                   "`POST /api/conversations/import` accepts.")
+    v1_file_max_bytes: int = Field(16 * 1024 * 1024, description="Largest file `POST /v1/files` accepts "
+                                   "(a batch input JSONL).")
 
     # --- celery / flower ---
     celery_task_time_limit: int = Field(900, description="Hard time limit of one task, seconds.")

@@ -3,10 +3,11 @@ from models.base import Base, new_id, now_ms
 from models.chat import ChatMessage, Delivery, RoomMember
 from models.conversation import Conversation, Message
 from models.job import TERMINAL_STATUSES, Job
+from models.openai_compat import ApiKey, StoredFile, StoredResponse
 from models.provider_key import ProviderKey
 from models.user import User
 
 __all__ = [
-    "Base", "ChatMessage", "Conversation", "Delivery", "Job", "Message",
-    "ProviderKey", "RoomMember", "TERMINAL_STATUSES", "User", "new_id", "now_ms",
+    "ApiKey", "Base", "ChatMessage", "Conversation", "Delivery", "Job", "Message", "ProviderKey", "RoomMember",
+    "StoredFile", "StoredResponse", "TERMINAL_STATUSES", "User", "new_id", "now_ms",
 ]

@@ -33,6 +33,8 @@ class AnthropicProvider:
         kwargs = {}
         if request.system:
             kwargs["system"] = request.system
+        if request.stop:
+            kwargs["stop_sequences"] = list(request.stop)
         messages = [{"role": m.role, "content": m.content} for m in request.messages if m.role != "system"]
         try:
             stream = self.client.messages.create(
@@ -43,6 +45,7 @@ class AnthropicProvider:
             raise map_sdk_error(anthropic, exc, self.name, request.model) from exc
         input_tokens = output_tokens = 0
         stopped = False
+        finish: str | None = None
         try:
             for event in stream:
                 if cancel.cancelled:
@@ -56,6 +59,7 @@ class AnthropicProvider:
                         yield StreamChunk(text=event.delta.text)
                 elif kind == "message_delta":
                     output_tokens = event.usage.output_tokens or output_tokens
+                    finish = getattr(event.delta, "stop_reason", None) or finish
                 elif kind == "message_stop":
                     stopped = True
         except GeneratorExit:
@@ -70,4 +74,5 @@ class AnthropicProvider:
             return
         if not stopped:  # the connection ended before the vendor said it was done
             raise ProviderUnavailableError("stream ended before it finished", provider=self.name, model=request.model)
-        yield StreamChunk(usage=Usage(input_tokens=input_tokens, output_tokens=output_tokens))
+        yield StreamChunk(usage=Usage(input_tokens=input_tokens, output_tokens=output_tokens),
+                          finish_reason=finish or "end_turn")

@@ -19,6 +19,7 @@ class CompletionRequest:
     temperature: float = 0.7
     max_tokens: int = 2048
     system: str | None = None  # conversation system prompt, sent the vendor's way
+    stop: tuple[str, ...] | None = None  # stop sequences (OpenAI `stop`, Anthropic `stop_sequences`)
 
 
 @dataclass(frozen=True)
@@ -29,10 +30,12 @@ class Usage:
 
 @dataclass(frozen=True)
 class StreamChunk:
-    """One piece of a streamed answer, whatever the vendor: text and/or the final usage."""
+    """One piece of a streamed answer, whatever the vendor: text and/or the final usage and the
+    vendor's own finish reason (`stop`, `length`, `end_turn`, `max_tokens`, ...)."""
 
     text: str = ""
     usage: Usage | None = None
+    finish_reason: str | None = None
 
 
 class CancelToken:

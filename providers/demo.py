@@ -41,7 +41,10 @@ class DemoProvider:
         prompt = next((m.content for m in reversed(request.messages) if m.role == "user"), "")
         if "[demo:fail]" in prompt:
             raise BadRequestError("demo failure requested", provider=self.name, model=request.model, status=400)
-        tokens = demo_reply_tokens(prompt)[: max(1, request.max_tokens)]
+        reply = demo_reply_tokens(prompt)
+        tokens, finish = _until_stop(reply[: max(1, request.max_tokens)], request.stop)
+        if finish is None:
+            finish = "length" if len(reply) > request.max_tokens else "stop"
         delay = 1.0 / self.tokens_per_second if self.tokens_per_second > 0 else 0.0
         start = time.monotonic()
         for i, token in enumerate(tokens):
@@ -54,4 +57,24 @@ class DemoProvider:
                 return
             yield StreamChunk(text=token)
         prompt_tokens = sum(len(m.content.split()) for m in request.messages) + len((request.system or "").split())
-        yield StreamChunk(usage=Usage(input_tokens=prompt_tokens, output_tokens=len(tokens)))
+        yield StreamChunk(finish_reason=finish, usage=Usage(input_tokens=prompt_tokens, output_tokens=len(tokens)))
+
+
+def _until_stop(tokens: list[str], stop: tuple[str, ...] | None) -> tuple[list[str], str | None]:
+    """The tokens before the first stop sequence (as vendors do, the sequence itself is not sent)."""
+    if not stop:
+        return tokens, None
+    text = "".join(tokens)
+    cut = min((i for i in (text.find(s) for s in stop if s) if i >= 0), default=-1)
+    if cut < 0:
+        return tokens, None
+    kept: list[str] = []
+    length = 0
+    for token in tokens:
+        if length + len(token) > cut:
+            if cut > length:
+                kept.append(token[: cut - length])
+            break
+        kept.append(token)
+        length += len(token)
+    return kept, "stop"

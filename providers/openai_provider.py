@@ -41,10 +41,11 @@ class OpenAIProvider:
         messages = [{"role": m.role, "content": m.content} for m in request.messages]
         if request.system:
             messages.insert(0, {"role": "system", "content": request.system})
+        extra = {"stop": list(request.stop)} if request.stop else {}
         try:
             stream = self.client.chat.completions.create(
                 model=request.model, messages=messages, temperature=request.temperature,
-                max_tokens=request.max_tokens, stream=True, stream_options={"include_usage": True},
+                max_tokens=request.max_tokens, stream=True, stream_options={"include_usage": True}, **extra,
             )
         except Exception as exc:
             raise map_sdk_error(openai, exc, self.name, request.model) from exc
@@ -77,4 +78,4 @@ class OpenAIProvider:
         if finish is None:  # the connection ended before the vendor said it was done
             raise ProviderUnavailableError("stream ended before it finished", provider=self.name, model=request.model)
         # Compatible servers may send no usage chunk: usage stays None rather than a guess.
-        yield StreamChunk(usage=usage)
+        yield StreamChunk(usage=usage, finish_reason=finish)

@@ -56,6 +56,8 @@ class JobResult(BaseModel):
     usage: Optional[JobUsage]
     model: str
     provider: str
+    finish_reason: Optional[str] = Field(None, description="The vendor's own finish reason (`stop`, `length`, "
+                                         "`end_turn`, `max_tokens`, ...), when it sent one.")
 
 
 class JobProgress(BaseModel):

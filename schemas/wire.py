@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from models import ChatMessage, Conversation, Delivery, Job, Message, ProviderKey, User
+from models import ApiKey, ChatMessage, Conversation, Delivery, Job, Message, ProviderKey, User
 
 
 def user(u: User) -> dict[str, Any]:
@@ -45,6 +45,12 @@ def delivery(d: Delivery) -> dict[str, Any]:
 def provider_key(k: ProviderKey) -> dict[str, Any]:
     return {"provider": k.provider, "apiKeyLast4": k.last4, "apiKey": f"...{k.last4}",
             "createdAt": k.created_at, "updatedAt": k.updated_at}
+
+
+def api_key(k: ApiKey) -> dict[str, Any]:
+    """A personal API key as its owner sees it: never the key, only its prefix and last 4 characters."""
+    return {"id": k.id, "name": k.name, "prefix": k.prefix, "last4": k.last4, "createdAt": k.created_at,
+            "expiresAt": k.expires_at, "lastUsedAt": k.last_used_at, "revokedAt": k.revoked_at}
 
 
 def job(j: Job) -> dict[str, Any]:

@@ -1,0 +1,1 @@
+"""Use cases: domain logic that web blueprints and tasks call; raises domain errors, never HTTP ones."""

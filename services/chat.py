@@ -10,6 +10,7 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass
+from typing import Any, Callable
 
 from flask import Flask
 from sqlalchemy import delete, select
@@ -60,22 +61,45 @@ def submit_chat(s: Session, sub: Submission) -> tuple[Job, bool]:
     if key and (existing := _replay(s, sub.user_id, key, digest)) is not None:
         return existing, False
     provider, model = resolve_for_user(s, sub.user_id, sub.provider_override or sub.body.provider, sub.body.model)
-    job, stored_ids = _new_job(s, sub, provider, model, digest)
+    payload, stored_ids = _payload(s, sub, provider, model)
     try:
-        s.commit()
+        job = submit_payload(s, sub.user_id, payload, idempotency_key=key, request_hash=digest,
+                             undo=lambda: stored_ids and s.execute(delete(Message).where(Message.id.in_(stored_ids))))
     except IntegrityError:  # a concurrent request with the same Idempotency-Key won
         s.rollback()
         existing = _replay(s, sub.user_id, key, digest) if key else None
         if existing is None:
             raise
         return existing, False
-    enqueue_or_undo(s, job, RUN_COMPLETION,
-                    undo=lambda: stored_ids and s.execute(delete(Message).where(Message.id.in_(stored_ids))))
     return job, True
 
 
-def _new_job(s: Session, sub: Submission, provider: str, model: str, digest: str) -> tuple[Job, list[str]]:
-    """The job row (and the new messages appended to its conversation, if any); not committed."""
+def chat_payload(provider: str, model: str, messages: list[dict], *, system: str | None, temperature: float,
+                 max_tokens: int, conversation_id: str | None = None, **extra: Any) -> dict[str, Any]:
+    """The payload every chat job carries (what the completion runner reads), plus `extra` keys."""
+    return {"provider": provider, "model": model, "messages": messages, "system": system,
+            "temperature": temperature, "max_tokens": max_tokens, "conversation_id": conversation_id, **extra}
+
+
+def submit_payload(s: Session, user_id: str, payload: dict[str, Any], *, attach: Callable[[Job], object] | None = None,
+                   undo: Callable[[], object] | None = None, **fields: Any) -> Job:
+    """Commit a queued chat job for a ready payload, then enqueue it: every chat submission's last step.
+
+    `attach(job)` adds rows that belong with the job (they commit with it; a refused enqueue
+    removes the job and, by cascade, them). `undo` removes what the caller added before.
+    """
+    job = Job(user_id=user_id, kind=CHAT, status=JobStatus.QUEUED, payload=payload, **fields)
+    s.add(job)
+    if attach is not None:
+        s.flush()
+        attach(job)
+    s.commit()
+    enqueue_or_undo(s, job, RUN_COMPLETION, undo=undo)
+    return job
+
+
+def _payload(s: Session, sub: Submission, provider: str, model: str) -> tuple[dict[str, Any], list[str]]:
+    """The job payload (and the ids of new messages appended to its conversation, if any); not committed."""
     body = sub.body
     system, history, stored_ids = None, [], []
     if body.conversation_id:
@@ -85,22 +109,25 @@ def _new_job(s: Session, sub: Submission, provider: str, model: str, digest: str
         for m in body.messages:
             stored_ids.append(conversations.append_message(s, conv, MessageIn(role=m.role, content=m.content,
                                                                                model=model)).id)
-    job = Job(user_id=sub.user_id, kind=CHAT, status=JobStatus.QUEUED, idempotency_key=sub.idempotency_key,
-              request_hash=digest, payload={
-                  "provider": provider, "model": model,
-                  "messages": history + [m.model_dump() for m in body.messages], "system": system,
-                  "temperature": body.temperature, "max_tokens": body.max_tokens,
-                  "conversation_id": body.conversation_id})
-    s.add(job)
-    return job, stored_ids
+    payload = chat_payload(provider, model, history + [m.model_dump() for m in body.messages], system=system,
+                           temperature=body.temperature, max_tokens=body.max_tokens,
+                           conversation_id=body.conversation_id)
+    return payload, stored_ids
 
 
 def wait_for_end(app: Flask, job_id: str) -> None:
     """Block until the job's terminal event (seed's synchronous `/api/chat/ai`), or TimedOut."""
-    deadline = time.monotonic() + settings(app).chat_wait_timeout
-    for event in follow_job(app, job_id, Cursor(), idle_timeout=1.0):
+    if not wait_until_ended(app, job_id, settings(app).chat_wait_timeout):
+        raise TimedOut(f"job {job_id} did not finish in time; poll /api/jobs/{job_id}",
+                       details={"jobId": job_id})
+
+
+def wait_until_ended(app: Flask, job_id: str, timeout: float) -> bool:
+    """Follow the job until its terminal event (True) or until `timeout` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    for event in follow_job(app, job_id, Cursor(), idle_timeout=min(1.0, max(timeout, 0.1))):
         if event is not None and event.terminal:
-            return
+            return True
         if time.monotonic() > deadline:
-            raise TimedOut(f"job {job_id} did not finish in time; poll /api/jobs/{job_id}",
-                           details={"jobId": job_id})
+            return False
+    return True

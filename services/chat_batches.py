@@ -28,15 +28,17 @@ log = logging.getLogger(__name__)
 CHAT_BATCH = "chat_batch"  # has no task of its own: not a registered kind
 
 
-def submit(s: Session, user_id: str, payloads: list[dict], metadata: dict | None) -> Job:
-    """The parent and one chat job per request, committed together, then enqueued.
+def submit(s: Session, user_id: str, payloads: list[dict], metadata: dict | None,
+           extra: dict[str, Any] | None = None) -> Job:
+    """The parent and one chat job per request, committed together, then enqueued (`extra`: more keys
+    of the parent's payload, such as what `/v1/batches` echoes back).
 
     The first publish decides: if the broker is down nothing is left behind (Unavailable). Past
     it, a failed publish leaves that child queued, and the reconciler enqueues it again.
     """
     counts = {"total": len(payloads), "completed": 0, "failed": 0, "cancelled": 0}
     parent = Job(user_id=user_id, kind=CHAT_BATCH, status=JobStatus.RUNNING, started_at=now_ms(),
-                 payload={"metadata": metadata}, progress=counts)
+                 payload={"metadata": metadata, **(extra or {})}, progress=counts)
     s.add(parent)
     s.flush()
     children = [Job(user_id=user_id, kind="chat", status=JobStatus.QUEUED, parent_id=parent.id, payload=p)

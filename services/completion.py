@@ -47,6 +47,7 @@ class _Answer:
 
     parts: list[str] = field(default_factory=list)
     usage: Usage | None = None
+    finish_reason: str | None = None  # the vendor's own word (`stop`, `length`, `end_turn`, ...)
     events: int = 0  # events this attempt wrote, numbering its writes so a retried one is not doubled
 
     @property
@@ -124,6 +125,8 @@ class CompletionRunner:
                                              on_retry=on_retry, sleep=token.wait, cancel=token):
                 if chunk.usage is not None:
                     answer.usage = chunk.usage
+                if chunk.finish_reason:
+                    answer.finish_reason = chunk.finish_reason
                 if chunk.text:
                     metrics.token()
                     if self._append(job, attempt, answer, "token", {"text": chunk.text}):
@@ -174,6 +177,8 @@ class CompletionRunner:
             "model": payload["model"],
             "provider": payload["provider"],
         }
+        if answer.finish_reason:
+            result["finish_reason"] = answer.finish_reason
         s = db.session()
         try:
             if not lifecycle.finish(s, job, attempt, status, result, None):
@@ -208,6 +213,7 @@ def _request(payload: dict, model: str) -> CompletionRequest:
         temperature=payload["temperature"],
         max_tokens=payload["max_tokens"],
         system=payload.get("system"),
+        stop=tuple(payload["stop"]) if payload.get("stop") else None,
     )
 
 

@@ -8,20 +8,31 @@ from pydantic import ValidationError
 
 
 class DomainError(Exception):
+    """`param` names the request parameter at fault, where there is one (OpenAI's error shape on `/v1`)."""
+
     code = "error"
 
     def __init__(self, message: str, code: str | None = None, details: Any = None,
-                 retry_after: int | None = None) -> None:
+                 retry_after: int | None = None, param: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.code = code or self.code
         self.details = details
         self.retry_after = retry_after
+        self.param = param
 
 
 class InvalidRequest(DomainError):
     """The request asks for something that does not exist or cannot be done here (400)."""
     code = "bad_request"
+
+
+class Unsupported(InvalidRequest):
+    """A parameter or feature of OpenAI's API that we do not implement: refused, never ignored (400)."""
+
+    def __init__(self, param: str, what: str | None = None) -> None:
+        super().__init__(f"unsupported parameter: {param!r} {what or 'is not supported by this server'}",
+                         code="unsupported_parameter", param=param)
 
 
 class InvalidInput(DomainError):
@@ -41,8 +52,9 @@ class NotFound(DomainError):
     """Missing or not the caller's: the same answer, so nobody learns what others own (404)."""
     code = "not_found"
 
-    def __init__(self, what: str = "resource") -> None:
-        super().__init__(f"{what} not found")
+    def __init__(self, what: str = "resource", *, message: str | None = None, param: str | None = None,
+                 code: str | None = None) -> None:
+        super().__init__(message or f"{what} not found", code=code, param=param)
 
 
 class Conflict(DomainError):
@@ -59,8 +71,13 @@ class TimedOut(DomainError):
 
 
 class UpstreamFailed(DomainError):
-    """The job behind a synchronous answer failed (502)."""
+    """The job behind a synchronous answer failed (502); `retryable` says whether trying again may help."""
     code = "upstream_failed"
+
+    def __init__(self, message: str, code: str | None = None, details: Any = None, *,
+                 retryable: bool = False) -> None:
+        super().__init__(message, code=code, details=details)
+        self.retryable = retryable
 
 
 def validation_details(exc: ValidationError) -> list[dict[str, Any]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, g, jsonify
+from flask import Flask, g, has_request_context, jsonify, request
 from pydantic import ValidationError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -62,6 +62,10 @@ def from_domain(exc: DomainError) -> ApiError:
 
 
 def error_response(status: int, code: str, message: str, details: Any = None, headers: dict | None = None):
+    if has_request_context() and request.path.startswith("/v1/"):  # the OpenAI-compatible API's own shape
+        from web.v1.errors import openai_error
+
+        return openai_error(status, code, message, details, headers)
     body: dict[str, Any] = {"code": code, "message": message}
     if details is not None:
         body["details"] = details

@@ -16,10 +16,14 @@ from flask_limiter import Limiter
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from extensions.ext_settings import settings as settings_of
+from models.db import db
+from services.api_keys import KEY_PREFIX as API_KEY_PREFIX
+from services.api_keys import user_id_for as api_key_user_id
+from web.v1 import CHAT_ENDPOINTS as V1_CHAT_ENDPOINTS
 
 # Never counted against the global default: probes, scrapes and WebSocket upgrades.
 EXEMPT_ENDPOINTS = frozenset({"health.healthz", "health.readyz", "metrics.scrape", "streams.job_socket"})
-CHAT_ENDPOINTS = ("jobs.submit", "jobs.chat_and_wait", "batches.create_batch")
+CHAT_ENDPOINTS = ("jobs.submit", "jobs.chat_and_wait", "batches.create_batch", *V1_CHAT_ENDPOINTS)
 
 
 def client_ip() -> str:
@@ -35,12 +39,22 @@ def user_or_ip() -> str:
     """
     header = request.headers.get("Authorization", "")
     identity = None
-    if header[:7].lower() == "bearer ":
+    if header[:7].lower() == "bearer " and header[7:].strip().startswith(API_KEY_PREFIX):
+        identity = _api_key_user(header[7:].strip())
+    elif header[:7].lower() == "bearer ":
         try:
             identity = decode_token(header[7:].strip()).get("sub")
         except Exception:  # expired or malformed: the view will refuse it; count it by IP
             identity = None
     return f"user:{identity}" if identity else f"ip:{client_ip()}"
+
+
+def _api_key_user(token: str) -> str | None:
+    """The user a personal API key (`/v1`) belongs to, looked up once per request: a key's calls
+    count against its owner's budget, the same one their access tokens spend."""
+    if "api_key_user" not in g:
+        g.api_key_user = api_key_user_id(db.session(), token)
+    return g.api_key_user
 
 
 def login_account() -> str:

@@ -172,6 +172,26 @@ def test_demo_is_deterministic_and_honours_markers():
         list(demo.stream(req("[demo:fail]", "demo-1")))
 
 
+@pytest.mark.parametrize("which,reason", [(0, "stop"), (1, "end_turn")])
+def test_the_last_chunk_carries_the_vendors_finish_reason(fake, which, reason):
+    provider = adapters(fake)[which]
+    _text, last = collect(provider.stream(req("[fake:tokens=3] hi", model_of(provider))))
+    assert last.finish_reason == reason
+
+
+def test_demo_stops_at_a_stop_sequence_and_says_why():
+    demo = DemoProvider(tokens_per_second=0)
+    stopped = CompletionRequest(model="demo-1", messages=[ChatMessage("user", "[demo:tokens=6] x")], max_tokens=100,
+                                stop=("tok3",))
+    text, last = collect(demo.stream(stopped))
+    assert text == "tok0 tok1 tok2 " and last.finish_reason == "stop"
+    cut = CompletionRequest(model="demo-1", messages=[ChatMessage("user", "[demo:tokens=6] x")], max_tokens=2)
+    text, last = collect(demo.stream(cut))
+    assert text == "tok0 tok1 " and last.finish_reason == "length"
+    _text, last = collect(demo.stream(req("[demo:tokens=2] x", "demo-1")))
+    assert last.finish_reason == "stop"
+
+
 def test_registry_resolves_and_refuses():
     reg = build_registry(Settings(openai_api_key="", anthropic_api_key=""))
     provider, model = reg.resolve(None, None)
