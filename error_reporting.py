@@ -18,16 +18,23 @@ _initialised_dsn: str | None = None
 
 
 def _expected(exc: BaseException) -> bool:
+    import sys
+
     from celery.exceptions import Retry
     from werkzeug.exceptions import HTTPException
 
     from providers.base import ProviderError
-    from web.errors import ApiError
+    from services.errors import DomainError, TimedOut, Unavailable, UpstreamFailed
 
-    if isinstance(exc, ApiError):
+    # An ApiError exists only where the web layer is loaded: look it up rather than import it (a
+    # worker never loads `web`, and Celery takes the project directory off sys.path after start-up).
+    web_errors = sys.modules.get("web.errors")
+    if web_errors is not None and isinstance(exc, web_errors.ApiError):
         return exc.status < 500
     if isinstance(exc, HTTPException):
         return (exc.code or 500) < 500
+    if isinstance(exc, DomainError):
+        return not isinstance(exc, (Unavailable, UpstreamFailed, TimedOut))  # the 5xx ones are reported
     return isinstance(exc, (Retry, ProviderError))
 
 
