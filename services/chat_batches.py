@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from extensions.ext_jobs import event_log
 from models import Job, now_ms
 from models.db import db
-from services import lifecycle, queue
+from services import lifecycle, queue, webhooks
 from services.jobs import enqueue_or_undo
 from services.lifecycle import UNFINISHED, JobStatus
 from services.queue import RUN_COMPLETION
@@ -85,11 +85,13 @@ def settle_batch(parent_id: str) -> None:
         # Appended while the parent row is locked, so progress events arrive in count order.
         lifecycle.append_event(parent_id, 0, "progress", {"request_counts": counts})
         if "status" in values:
+            webhooks.record_job_end(s, parent, values["status"], values["result"])
             lifecycle.append_event(parent_id, 0, lifecycle.TERMINAL_EVENT[values["status"]],
                                    {"result": values["result"]})
         s.commit()
     finally:
         db.session.remove()
+    webhooks.dispatch(parent_id)
 
 
 def _cancel_children(s: Session, parent: Job) -> list[str]:
