@@ -3,6 +3,7 @@ with the official `openai` SDK: retries on 5xx and timeouts, dead letters and re
 redirects, refused addresses, other users' endpoints 404, and a worker killed mid-delivery."""
 from __future__ import annotations
 
+import io
 import json
 import time
 from pathlib import Path
@@ -18,7 +19,7 @@ from tests.support import free_port
 
 ALLOW = {"WEBHOOK_ALLOWED_NETWORKS": "127.0.0.1/32", "WEBHOOK_READ_TIMEOUT": "1", "WEBHOOK_CONNECT_TIMEOUT": "1",
          "WEBHOOK_BACKOFF_INITIAL": "0.2", "WEBHOOK_BACKOFF_MAX": "1", "WEBHOOK_SWEEP_INTERVAL": "0.3",
-         "WEBHOOK_MAX_ATTEMPTS": "3"}
+         "WEBHOOK_MAX_ATTEMPTS": "3", "BATCH_SYNC_LIMIT": "1"}
 
 
 @pytest.fixture(scope="module")
@@ -124,6 +125,31 @@ def test_api_job_and_batch_events(web, who, receiver):
     hits = wait_hits(receiver, "/api", 2)
     events = {verified(h, ep.signing_secret).type: json.loads(h.body)["data"]["id"] for h in hits}
     assert events == {"job.succeeded": job["id"], "batch.completed": batch.json()["id"]}
+
+
+def test_v1_events_failed_cancelled_and_batch(web, who, receiver):
+    ep = endpoint(who, receiver.script("/v1ev", (200, 0)),
+                  ["response.failed", "response.cancelled", "batch.completed"])
+    sdk = who["sdk"]
+    failed = sdk.responses.create(model="demo/demo-1", input="[demo:fail] x", background=True)
+    long = sdk.responses.create(model="demo/demo-1", input="[demo:tokens=5000] y", background=True)
+    poll(lambda: sdk.responses.retrieve(long.id), lambda x: x.status == "in_progress", timeout=15)
+    sdk.responses.cancel(long.id)
+    line = {"custom_id": "r0", "method": "POST", "url": "/v1/chat/completions",
+            "body": {"model": "demo/demo-1", "messages": [{"role": "user", "content": "[demo:tokens=2] z"}]}}
+    f = sdk.files.create(file=("in.jsonl", io.BytesIO(json.dumps(line).encode() + b"\n")), purpose="batch")
+    batch = sdk.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h")
+    hits = wait_hits(receiver, "/v1ev", 3)
+    events = {verified(h, ep.signing_secret).type: json.loads(h.body)["data"]["id"] for h in hits}
+    assert events == {"response.failed": failed.id, "response.cancelled": long.id, "batch.completed": batch.id}
+
+
+def test_conversation_batch_job_event(web, who, receiver):
+    ep = endpoint(who, receiver.script("/conv", (200, 0)), ["batch.completed"])
+    r = web.post("/api/conversations/batch", json=[{"title": "a"}, {"title": "b"}], headers=who["headers"])
+    assert r.status_code == 202, r.text
+    event = verified(wait_hits(receiver, "/conv", 1)[0], ep.signing_secret)
+    assert event.type == "batch.completed" and event.data.id == r.json()["id"]
 
 
 def test_500_then_200_is_retried_and_delivered_once(web, who, receiver):
