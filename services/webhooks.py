@@ -11,7 +11,7 @@ import secrets
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from extensions.ext_settings import settings
@@ -121,7 +121,8 @@ def list_endpoints(s: Session, user_id: str, limit: int, after: str | None) -> t
     stmt = select(WebhookEndpoint).where(WebhookEndpoint.user_id == user_id)
     if after:
         cursor = owned(s, user_id, after)
-        stmt = stmt.where((WebhookEndpoint.created_at, WebhookEndpoint.id) < (cursor.created_at, cursor.id))
+        stmt = stmt.where(or_(WebhookEndpoint.created_at < cursor.created_at,
+                              and_(WebhookEndpoint.created_at == cursor.created_at, WebhookEndpoint.id < cursor.id)))
     rows = s.execute(stmt.order_by(WebhookEndpoint.created_at.desc(), WebhookEndpoint.id.desc())
                      .limit(limit + 1)).scalars().all()
     return list(rows[:limit]), len(rows) > limit
@@ -173,14 +174,17 @@ def _job_event(s: Session, job: Job, status: str, result: dict | None) -> tuple[
 
 def record_job_end(s: Session, job: Job, status: str, result: dict | None) -> int:
     """In the job's final transaction: one pending delivery per endpoint subscribed to its event."""
+    endpoints = s.execute(select(WebhookEndpoint).where(WebhookEndpoint.user_id == job.user_id)).scalars().all()
+    if not endpoints:
+        return 0  # the common case: one indexed query, nothing more
     event = _job_event(s, job, str(status), result)
     if event is None:
         return 0
-    return record_event(s, job.user_id, event[0], event[1], source_id=job.id)
+    return record_event(s, endpoints, job.user_id, event[0], event[1], source_id=job.id)
 
 
-def record_event(s: Session, user_id: str, event_type: str, data: dict, source_id: str | None) -> int:
-    endpoints = s.execute(select(WebhookEndpoint).where(WebhookEndpoint.user_id == user_id)).scalars().all()
+def record_event(s: Session, endpoints: list[WebhookEndpoint], user_id: str, event_type: str, data: dict,
+                 source_id: str | None) -> int:
     targets = [e for e in endpoints if event_type in (e.event_types or [])]
     if not targets:
         return 0

@@ -102,6 +102,14 @@ def test_bad_input_is_refused(who):
     with pytest.raises(openai.BadRequestError):
         sdk.webhooks.create(name="x", url="http://127.0.0.1/x", event_types=["nope.nope"])  # type: ignore[list-item]
     assert list(sdk.webhooks.list()) == []
+    made = [endpoint(who, f"http://127.0.0.1:9/{n}", ["response.completed"]).id for n in range(10)]
+    with pytest.raises(openai.ConflictError):  # WEBHOOK_MAX_ENDPOINTS (10)
+        endpoint(who, "http://127.0.0.1:9/x", ["response.completed"])
+    full = [e.id for e in sdk.webhooks.list(limit=100)]
+    assert sorted(full) == sorted(made)
+    first = sdk.webhooks.list(limit=3)
+    assert [e.id for e in first.data] == full[:3] and first.has_more
+    assert [e.id for e in sdk.webhooks.list(limit=3)] == full  # auto-pagination follows `after`
 
 
 def test_response_completed_arrives_signed(who, receiver):
