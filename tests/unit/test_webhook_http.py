@@ -55,3 +55,42 @@ def test_retry_after_and_what_is_retried():
     assert webhook_http.retryable(webhook_http.Answer(502, ""))
     assert not webhook_http.retryable(webhook_http.Answer(302, ""))
     assert not webhook_http.retryable(webhook_http.Answer(404, ""))
+
+
+def _app(**overrides):
+    from flask import Flask
+
+    from extensions import ext_settings
+
+    app = Flask(__name__)
+    ext_settings.init_app(app, Settings(_env_file=None, **overrides))
+    return app
+
+
+@pytest.mark.parametrize("url", ["http://hooks.example/x", "ftp://hooks.example/x", "https://u:p@hooks.example/x",
+                                 "https:///nohost", "", 42])
+def test_https_required_takes_https_urls_only(url):
+    from services.errors import InvalidRequest
+    from services.webhooks import check_url
+
+    with _app(environment="development", webhook_require_https=True).app_context():
+        with pytest.raises(InvalidRequest):
+            check_url(url)
+        assert check_url("https://hooks.example/x") == "https://hooks.example/x"
+
+
+def test_http_is_allowed_outside_production_unless_required():
+    from services.webhooks import check_url
+
+    with _app(environment="development").app_context():
+        assert check_url("http://127.0.0.1:9/x") == "http://127.0.0.1:9/x"
+
+
+def test_backoff_grows_honours_retry_after_and_is_capped():
+    from services.webhook_delivery import backoff_seconds
+
+    with _app(webhook_backoff_initial=1.0, webhook_backoff_max=10.0).app_context():
+        waits = [backoff_seconds(n, None) for n in (1, 2, 3, 4, 5, 6)]
+        assert waits == sorted(waits) and waits[0] >= 1.0 and waits[-1] == 10.0
+        assert backoff_seconds(1, 7.0) == 7.0
+        assert backoff_seconds(1, 3600.0) == 10.0
