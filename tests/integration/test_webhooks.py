@@ -19,7 +19,8 @@ from tests.support import free_port
 
 ALLOW = {"WEBHOOK_ALLOWED_NETWORKS": "127.0.0.1/32", "WEBHOOK_READ_TIMEOUT": "1", "WEBHOOK_CONNECT_TIMEOUT": "1",
          "WEBHOOK_BACKOFF_INITIAL": "0.2", "WEBHOOK_BACKOFF_MAX": "1", "WEBHOOK_SWEEP_INTERVAL": "0.3",
-         "WEBHOOK_MAX_ATTEMPTS": "3", "BATCH_SYNC_LIMIT": "1"}
+         "WEBHOOK_MAX_ATTEMPTS": "3", "BATCH_SYNC_LIMIT": "1",
+         "WEBHOOK_DELIVERIES_PER_MINUTE": "4"}
 
 
 @pytest.fixture(scope="module")
@@ -239,3 +240,17 @@ def test_worker_killed_mid_delivery_delivers_with_the_same_id(web, who, receiver
     hits = receiver.hits_on("/kill")
     assert len(hits) >= 2 and len({h.headers["webhook-id"] for h in hits}) == 1
     assert rows[0]["state"] == "delivered"
+
+
+def test_delivery_rate_is_limited_per_user(web, who, receiver):
+    ep = endpoint(who, receiver.script("/rate", (200, 0)), ["job.succeeded"])  # type: ignore[list-item]
+    for n in range(6):
+        r = web.post("/api/chat", json={"messages": [{"role": "user", "content": f"[demo:tokens=1] {n}"}],
+                                        "provider": "demo"}, headers=who["headers"])
+        assert r.status_code == 202, r.text
+    rows = wait_state(web, who, ep.id, "delivered", timeout=90)
+    assert len(rows) == 6 and all(d["attempts"] == 1 for d in rows)  # waiting for the next minute is no attempt
+    per_minute: dict[int, int] = {}
+    for hit in receiver.hits_on("/rate"):
+        per_minute[int(hit.wall // 60)] = per_minute.get(int(hit.wall // 60), 0) + 1
+    assert max(per_minute.values()) <= 4 and len(per_minute) >= 2
