@@ -33,6 +33,7 @@ from realtime.delivery import (
     store_message,
 )
 from realtime.hub import Connection, Scope, presence_frame
+from realtime.job_stream import follow_job, parse_cursor
 from realtime.redis_store import store_of
 from realtime.relay import Cursor
 from realtime.socket_auth import authenticate_stream_user, check_origin
@@ -47,7 +48,6 @@ from schemas.chat import (
     PingFrame,
 )
 from services.errors import InvalidInput, NotFound, validation_details
-from services.job_stream import follow_job, parse_cursor
 from services.rooms import valid_room_id
 
 log = logging.getLogger(__name__)

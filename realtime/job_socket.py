@@ -10,9 +10,9 @@ from flask import Blueprint, current_app, g, request
 
 from metrics import metrics
 from models.db import db
+from realtime.job_stream import follow_job, parse_cursor
 from realtime.socket_auth import authenticate_stream_user, check_origin
 from realtime.sockets import sock
-from services.job_stream import follow_job, parse_cursor
 from services.jobs import owned_job
 
 bp = Blueprint("streams", __name__)

@@ -19,15 +19,14 @@ from sqlalchemy.orm import Session
 
 from extensions.ext_settings import settings
 from models import Job, Message
+from realtime.job_stream import follow_job
 from realtime.relay import Cursor
 from schemas.core import MessageIn
 from schemas.jobs import ChatRequest
 from services import conversations
-from services.completion import CHAT
 from services.errors import Conflict, InvalidInput, TimedOut
-from services.job_stream import follow_job
-from services.jobs import enqueue_or_undo
-from services.lifecycle import JobStatus
+from services.job_status import CHAT
+from services.lifecycle import JobStatus, enqueue_or_undo
 from services.provider_keys import resolve_for_user
 from services.queue import RUN_COMPLETION
 

@@ -12,20 +12,19 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from extensions.ext_jobs import event_log
 from models import Job, now_ms
-from models.db import db
-from services import lifecycle, queue, webhooks
-from services.jobs import enqueue_or_undo
-from services.lifecycle import UNFINISHED, JobStatus
+from services import lifecycle, queue
+from services.batch_progress import settle_batch
+from services.job_status import CHAT_BATCH, UNFINISHED, JobStatus
+from services.lifecycle import enqueue_or_undo
 from services.queue import RUN_COMPLETION
 
 log = logging.getLogger(__name__)
 
-CHAT_BATCH = "chat_batch"  # has no task of its own: not a registered kind
 
 
 def submit(s: Session, user_id: str, payloads: list[dict], metadata: dict | None,
@@ -56,42 +55,6 @@ def submit(s: Session, user_id: str, payloads: list[dict], metadata: dict | None
 
 def children_of(s: Session, parent_id: str) -> list[Job]:
     return sorted(s.scalars(select(Job).where(Job.parent_id == parent_id)), key=lambda j: j.payload["batch_index"])
-
-
-def request_counts(s: Session, parent_id: str) -> dict[str, int]:
-    by_status = dict(s.execute(select(Job.status, func.count()).where(Job.parent_id == parent_id)
-                               .group_by(Job.status)).all())
-    return {
-        "total": sum(by_status.values()),
-        "completed": by_status.get("succeeded", 0),
-        "failed": by_status.get("failed", 0),
-        "cancelled": by_status.get("cancelled", 0),
-    }
-
-
-def settle_batch(parent_id: str) -> None:
-    s = db.session()
-    try:
-        parent = s.execute(select(Job).where(Job.id == parent_id).with_for_update()).scalar_one_or_none()
-        if parent is None or parent.is_terminal:
-            return
-        counts = request_counts(s, parent_id)
-        ended = counts["completed"] + counts["failed"] + counts["cancelled"]
-        values: dict[str, Any] = {"progress": counts, "updated_at": now_ms()}
-        if ended == counts["total"]:
-            values.update(status=JobStatus.CANCELLED if parent.cancel_requested else JobStatus.SUCCEEDED, finished_at=now_ms(),
-                          result={"request_counts": counts})
-        s.execute(update(Job).where(Job.id == parent_id).values(**values))
-        # Appended while the parent row is locked, so progress events arrive in count order.
-        lifecycle.append_event(parent_id, 0, "progress", {"request_counts": counts})
-        if "status" in values:
-            webhooks.record_job_end(s, parent, values["status"], values["result"])
-            lifecycle.append_event(parent_id, 0, lifecycle.TERMINAL_EVENT[values["status"]],
-                                   {"result": values["result"]})
-        s.commit()
-    finally:
-        db.session.remove()
-    webhooks.dispatch(parent_id)
 
 
 def _cancel_children(s: Session, parent: Job) -> list[str]:

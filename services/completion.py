@@ -33,12 +33,10 @@ from realtime.job_events import LogLost, StaleAttempt
 from realtime.redis_store import kv
 from services import lifecycle
 from services.job_metrics import JobMetrics
-from services.lifecycle import JobKind, JobStatus
+from services.job_status import CHAT, JobStatus
 from services.provider_keys import job_provider
-from services.queue import RUN_COMPLETION
 
 log = logging.getLogger(__name__)
-CHAT = lifecycle.register_kind(JobKind("chat", RUN_COMPLETION)).name
 
 
 @dataclass

@@ -24,14 +24,12 @@ from schemas import wire
 from schemas.core import ConversationCreate
 from services import lifecycle
 from services.conversation_rows import delete_conversations, insert_conversations
-from services.jobs import enqueue_or_undo
-from services.lifecycle import JobKind, JobStatus
+from services.job_status import BATCH_CREATE, BATCH_DELETE, JobStatus
+from services.lifecycle import enqueue_or_undo
 from services.queue import RUN_BATCH
 
 log = logging.getLogger(__name__)
 
-BATCH_CREATE = lifecycle.register_kind(JobKind("conversations.batch_create", RUN_BATCH, False)).name
-BATCH_DELETE = lifecycle.register_kind(JobKind("conversations.batch_delete", RUN_BATCH, False)).name
 BATCH_KINDS = (BATCH_CREATE, BATCH_DELETE)
 CHUNK = 200
 

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import Select, delete, select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from models import Job
-from services import lifecycle, queue
-from services.errors import NotFound, Unavailable
+from services import lifecycle
+from services.chat_batches import cancel_batch
+from services.errors import NotFound
+from services.job_status import CHAT_BATCH
 
 log = logging.getLogger(__name__)
 
@@ -31,27 +33,10 @@ def list_statement(user_id: str, status: str | None, kind: str | None, conversat
     return stmt
 
 
-def enqueue_or_undo(s: Session, job: Job, task: str, undo=None, task_arg: str | None = None) -> None:
-    """Publish the task of a committed job; if the broker cannot take it, remove the job (and
-    whatever `undo` removes) and raise Unavailable, so no job is left queued with no task behind it."""
-    try:
-        queue.send(task, task_arg or job.id)
-    except Exception as exc:
-        log.error("could not enqueue job %s: %s", job.id, exc)
-        if undo is not None:
-            undo()
-        s.execute(delete(Job).where(Job.id == job.id))
-        s.commit()
-        raise Unavailable("the job queue is unavailable; try again", code="queue_unavailable",
-                          retry_after=5) from None
-
-
 def cancel(s: Session, job: Job) -> bool:
     """Cancel a job of any kind; returns False when it had already ended."""
     if job.is_terminal:
         return False
-    from services.chat_batches import CHAT_BATCH, cancel_batch
-
     if job.kind == CHAT_BATCH:
         cancel_batch(s, job)
     else:

@@ -9,57 +9,31 @@ client waits forever.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from enum import StrEnum
-from typing import Any, Callable
+from typing import Callable
 
 from flask import Flask
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from extensions.ext_jobs import event_log
 from extensions.ext_settings import settings
 from models import Job, now_ms
 from models.db import db
-from realtime.job_events import JobEvent, StaleAttempt
+from realtime.job_events import JobEvent
 from realtime.redis_store import kv
-from services import plugin_events, webhooks
+from services import plugin_events, queue, webhooks
+from services.batch_progress import settle_batch
+from services.errors import Unavailable
+from services.job_status import (
+    KINDS,
+    TERMINAL_EVENT,
+    UNFINISHED,
+    JobStatus,
+    append_event,
+    terminal_data,
+)
 
 log = logging.getLogger(__name__)
-
-
-class JobStatus(StrEnum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-
-UNFINISHED = (JobStatus.QUEUED, JobStatus.RUNNING)
-# The terminal event each final status ends a job's stream with.
-TERMINAL_EVENT = {JobStatus.SUCCEEDED: "completed", JobStatus.FAILED: "failed", JobStatus.CANCELLED: "cancelled"}
-
-
-def terminal_data(status: str, result: dict | None, error: dict | None) -> dict[str, Any]:
-    return {"error": error} if status == JobStatus.FAILED else {"result": result}
-
-
-@dataclass(frozen=True)
-class JobKind:
-    """A kind of job that runs as a task: which task to enqueue again when it is lost."""
-
-    name: str
-    task: str
-    reports_to_plugins: bool = True  # `on_job_completed` fires when it finishes
-
-
-KINDS: dict[str, JobKind] = {}
-
-
-def register_kind(kind: JobKind) -> JobKind:
-    KINDS[kind.name] = kind
-    return kind
 
 
 def lease_key(job_id: str) -> str:
@@ -68,6 +42,23 @@ def lease_key(job_id: str) -> str:
 
 def renew_lease(job_id: str, attempt: int) -> None:
     kv.r.set(lease_key(job_id), attempt, ex=settings().job_lease_seconds)
+
+
+# ---------------------------------------------------------------- enqueue
+
+def enqueue_or_undo(s: Session, job: Job, task: str, undo=None, task_arg: str | None = None) -> None:
+    """Publish the task of a committed job; if the broker cannot take it, remove the job (and
+    whatever `undo` removes) and raise Unavailable, so no job is left queued with no task behind it."""
+    try:
+        queue.send(task, task_arg or job.id)
+    except Exception as exc:
+        log.error("could not enqueue job %s: %s", job.id, exc)
+        if undo is not None:
+            undo()
+        s.execute(delete(Job).where(Job.id == job.id))
+        s.commit()
+        raise Unavailable("the job queue is unavailable; try again", code="queue_unavailable",
+                          retry_after=5) from None
 
 
 # ---------------------------------------------------------------- claim
@@ -143,18 +134,8 @@ def publish_terminal(job: Job, attempt: int, status: JobStatus, result: dict | N
     append_event(job.id, attempt, TERMINAL_EVENT[status], terminal_data(status, result, error))
     kv.r.delete(lease_key(job.id))
     webhooks.dispatch(job.id)
-    if job.parent_id is not None:
-        from services.chat_batches import settle_batch  # a batch's children are chat jobs: settle it
-
+    if job.parent_id is not None:  # a batch's children are chat jobs: bring the batch up to date
         settle_batch(job.parent_id)
-
-
-def append_event(job_id: str, attempt: int, type_: str, data: dict) -> None:
-    """Append an event unless a newer attempt owns the log (its own events then tell the story)."""
-    try:
-        event_log().append(job_id, attempt, type_, data)
-    except StaleAttempt:
-        pass
 
 
 # ---------------------------------------------------------------- cancel

@@ -16,8 +16,10 @@ from extensions.ext_settings import settings as settings_of
 from models import Job, now_ms
 from models.db import db
 from realtime.redis_store import kv
-from services import chat_batches, queue
-from services.lifecycle import KINDS, JobStatus, lease_key
+from services import queue
+from services.batch_progress import settle_batch
+from services.job_status import CHAT_BATCH, KINDS, JobStatus
+from services.lifecycle import lease_key
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +69,7 @@ def reconcile_once(app: Flask) -> list[str]:
 def _settle_stale_batches(before: int) -> None:
     """Finish chat batches whose last child ended while Redis or the database was unavailable."""
     parents = db.session.scalars(select(Job.id).where(
-        Job.kind == chat_batches.CHAT_BATCH, Job.status == JobStatus.RUNNING, Job.updated_at < before).limit(100)).all()
+        Job.kind == CHAT_BATCH, Job.status == JobStatus.RUNNING, Job.updated_at < before).limit(100)).all()
     db.session.remove()
     for parent_id in parents:
-        chat_batches.settle_batch(parent_id)
+        settle_batch(parent_id)

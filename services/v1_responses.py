@@ -14,13 +14,13 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from models import Job, StoredResponse, new_id
+from realtime.job_stream import follow_job
 from realtime.relay import Cursor
 from schemas.openai_wire import response as render
 from schemas.openai_wire import response_item
 from services import jobs, v1_models
 from services.chat import chat_payload, submit_payload
 from services.errors import Conflict, InvalidRequest, NotFound, Unsupported
-from services.job_stream import follow_job
 from services.v1_chat import (
     DEFAULT_MAX_TOKENS,
     DEFAULT_TEMPERATURE,

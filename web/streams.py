@@ -7,9 +7,9 @@ from flask import Blueprint, Response, current_app, request, stream_with_context
 
 from extensions.ext_settings import settings
 from models.db import db
+from realtime.job_stream import follow_job, parse_cursor
 from realtime.socket_auth import authenticate_stream_user
 from schemas.jobs import EventsQuery
-from services.job_stream import follow_job, parse_cursor
 from services.jobs import owned_job
 from web.openapi import endpoint
 

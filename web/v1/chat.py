@@ -10,11 +10,11 @@ from typing import Iterator
 from extensions.ext_settings import settings
 from models import Job
 from models.db import db
+from realtime.job_stream import follow_job
 from realtime.relay import Cursor
 from schemas import openai_wire as shapes
 from services import v1_chat
 from services.errors import TimedOut, UpstreamFailed
-from services.job_stream import follow_job
 from services.v1_chat import starts_over
 from web.openapi import endpoint
 from web.v1.common import app_obj, blueprint, json_body, keepalive, sse, sse_response, user_id
