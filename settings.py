@@ -142,6 +142,22 @@ class Settings(BaseSettings):
     v1_file_max_bytes: int = Field(16 * 1024 * 1024, description="Largest file `POST /v1/files` accepts "
                                    "(a batch input JSONL).")
 
+    # --- webhooks ---
+    webhook_allowed_networks: str = Field("", description="Comma-separated networks (CIDR) or host names webhooks "
+                                          "may reach although private, loopback or link-local; empty = none.")
+    webhook_require_https: bool | None = Field(None, description="Refuse `http://` webhook URLs; unset = only in "
+                                               "production.")
+    webhook_connect_timeout: float = Field(3.0, description="Seconds to connect to a webhook receiver.")
+    webhook_read_timeout: float = Field(10.0, description="Seconds to wait for a webhook receiver's answer.")
+    webhook_max_attempts: int = Field(8, description="Attempts of one webhook delivery before it is `dead`.")
+    webhook_backoff_initial: float = Field(1.0, description="Seconds before the first webhook retry (doubling).")
+    webhook_backoff_max: float = Field(600.0, description="Longest wait between two webhook attempts, seconds "
+                                       "(also caps a receiver's `Retry-After`).")
+    webhook_sweep_interval: float = Field(5.0, description="Seconds between the worker's sweeps for due webhook "
+                                          "deliveries (retries, and deliveries a lost worker left behind).")
+    webhook_max_endpoints: int = Field(10, description="Webhook endpoints one user may register.")
+    webhook_deliveries_per_minute: int = Field(120, description="Webhook attempts per user per minute; more wait.")
+
     # --- celery / flower ---
     celery_task_time_limit: int = Field(900, description="Hard time limit of one task, seconds.")
     celery_visibility_timeout: int = Field(3600, description="Seconds before an unacknowledged task is redelivered.")

@@ -15,12 +15,14 @@ from extensions.ext_redis import store  # noqa: E402
 from metrics import serve_worker_metrics  # noqa: E402
 from services.deliveries import sweep_once  # noqa: E402
 from services.reconciler import reconcile_once  # noqa: E402
+from services.webhook_delivery import sweep_once as sweep_webhooks  # noqa: E402
 from settings import get_settings  # noqa: E402
 from tasks.periodic import Periodic, run_in_every_worker  # noqa: E402
 
 PERIODIC = (
     Periodic("reconciler", lambda s: s.reconcile_interval, reconcile_once),
     Periodic("chat-redelivery", lambda s: s.chat_redelivery_interval, sweep_once),
+    Periodic("webhook-sweep", lambda s: s.webhook_sweep_interval, sweep_webhooks),
 )
 
 settings = get_settings()

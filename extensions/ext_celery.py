@@ -14,7 +14,8 @@ from extensions.ext_settings import settings
 from extensions.slot import Slot
 from observability import init_celery_context
 
-TASK_MODULES: list[str] = ["tasks.completions", "tasks.batches", "tasks.deliveries", "tasks.plugins"]
+TASK_MODULES: list[str] = ["tasks.completions", "tasks.batches", "tasks.deliveries", "tasks.plugins",
+                             "tasks.webhooks"]
 
 _slot: Slot[Celery] = Slot("celery")
 

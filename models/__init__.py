@@ -6,8 +6,10 @@ from models.job import TERMINAL_STATUSES, Job
 from models.openai_compat import ApiKey, StoredFile, StoredResponse
 from models.provider_key import ProviderKey
 from models.user import User
+from models.webhook import WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "ApiKey", "Base", "ChatMessage", "Conversation", "Delivery", "Job", "Message", "ProviderKey", "RoomMember",
-    "StoredFile", "StoredResponse", "TERMINAL_STATUSES", "User", "new_id", "now_ms",
+    "StoredFile", "StoredResponse", "TERMINAL_STATUSES", "User", "WebhookDelivery", "WebhookEndpoint", "new_id",
+    "now_ms",
 ]

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from models import Job, now_ms
 from models.db import db
+from services import webhooks
 from services.job_status import TERMINAL_EVENT, JobStatus, append_event
 
 
@@ -41,8 +42,10 @@ def settle_batch(parent_id: str) -> None:
         # Appended while the parent row is locked, so progress events arrive in count order.
         append_event(parent_id, 0, "progress", {"request_counts": counts})
         if "status" in values:
+            webhooks.record_job_end(s, parent, values["status"], values["result"])  # same transaction
             append_event(parent_id, 0, TERMINAL_EVENT[values["status"]],
                                    {"result": values["result"]})
         s.commit()
     finally:
         db.session.remove()
+    webhooks.dispatch(parent_id)

@@ -21,7 +21,7 @@ from models import Job, now_ms
 from models.db import db
 from realtime.job_events import JobEvent
 from realtime.redis_store import kv
-from services import plugin_events, queue
+from services import plugin_events, queue, webhooks
 from services.batch_progress import settle_batch
 from services.errors import Unavailable
 from services.job_status import (
@@ -124,6 +124,8 @@ def finish(s: Session, job: Job, attempt: int, status: JobStatus, result: dict |
     kind = KINDS.get(job.kind)
     if done and (kind is None or kind.reports_to_plugins):
         plugin_events.job_finished(s, job, status, result, error)
+    if done:
+        webhooks.record_job_end(s, job, status, result)  # the outbox: same transaction as the final write
     return done
 
 
@@ -131,6 +133,7 @@ def publish_terminal(job: Job, attempt: int, status: JobStatus, result: dict | N
     """After the final commit: the terminal event, the lease let go, and the batch (if any) settled."""
     append_event(job.id, attempt, TERMINAL_EVENT[status], terminal_data(status, result, error))
     kv.r.delete(lease_key(job.id))
+    webhooks.dispatch(job.id)
     if job.parent_id is not None:  # a batch's children are chat jobs: bring the batch up to date
         settle_batch(job.parent_id)
 
@@ -147,6 +150,7 @@ def cancel(job: Job) -> None:
     ).rowcount == 1
     if cancelled_queued:
         plugin_events.job_finished(s, job, JobStatus.CANCELLED, None, None)
+        webhooks.record_job_end(s, job, JobStatus.CANCELLED, None)
     else:
         s.execute(update(Job).where(Job.id == job.id).values(cancel_requested=True, updated_at=ts))
     s.commit()

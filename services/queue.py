@@ -17,9 +17,10 @@ RUN_COMPLETION = "tasks.completions.run_completion"
 RUN_BATCH = "tasks.batches.run_batch"
 REDELIVER = "tasks.deliveries.redeliver"
 PLUGIN_HOOK = "tasks.plugins.run_plugin_hook"
+DELIVER_WEBHOOK = "tasks.webhooks.deliver_webhook"
 
 QUEUE_OF = {RUN_COMPLETION: COMPLETIONS_QUEUE, RUN_BATCH: DEFAULT_QUEUE, REDELIVER: DEFAULT_QUEUE,
-            PLUGIN_HOOK: DEFAULT_QUEUE}
+            PLUGIN_HOOK: DEFAULT_QUEUE, DELIVER_WEBHOOK: DEFAULT_QUEUE}
 _RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 
 

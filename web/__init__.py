@@ -63,11 +63,13 @@ def _http_pieces() -> list:
         streams,
         transfer,
         v1,
+        webhooks,
     )
 
     blueprints = (health.bp, docs.bp, auth.bp, conversations.bp, transfer.bp, search.bp, stats.bp, jobs.bp,
                   streams.bp, batches.bp, rooms.bp, deliveries.bp, provider_keys.bp, analytics.bp,
-                  job_socket.bp, chat_sockets.bp, console.bp, api_keys.bp)
+                  job_socket.bp, chat_sockets.bp, console.bp, api_keys.bp,
+                  webhooks.bp)
     return [Compress, metrics.init_app, access_log.init_app, errors.init_app, request_context.init_app,
             hardening.init_app, security.init_app, sockets.init_app,
             *(lambda app, bp=bp: app.register_blueprint(bp) for bp in blueprints),

@@ -6,9 +6,9 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     """Register the `/v1` blueprints (before the rate limiter wraps views)."""
-    from web.v1 import batches, chat, files, models, responses
+    from web.v1 import batches, chat, files, models, responses, webhooks
 
-    for module in (models, chat, responses, files, batches):
+    for module in (models, chat, responses, files, batches, webhooks):
         app.register_blueprint(module.bp)
 
 
