@@ -16,6 +16,7 @@ from flask_limiter import Limiter
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from extensions.ext_settings import settings as settings_of
+from realtime.redis_store import blocking_pool
 
 # Never counted against the global default: probes, scrapes and WebSocket upgrades.
 EXEMPT_ENDPOINTS = frozenset({"health.healthz", "health.readyz", "metrics.scrape", "streams.job_socket"})
@@ -68,8 +69,8 @@ def init_app(app: Flask) -> Limiter:
         # One budget per client across the whole API (not per route), on top of the route limits below.
         application_limits=[settings.ratelimit_default],
         storage_uri=settings.redis_url,
-        storage_options={"key_prefix": settings.redis_key_prefix + "ratelimit", "socket_connect_timeout": 2,
-                         "socket_timeout": 2},
+        storage_options={"key_prefix": settings.redis_key_prefix + "ratelimit", "connection_pool": blocking_pool(
+            settings, socket_connect_timeout=2, socket_timeout=2)},
         strategy=settings.ratelimit_strategy,
         headers_enabled=True,
         swallow_errors=True,
