@@ -28,11 +28,11 @@ class Settings(BaseSettings):
         "sqlite:///var/chat_studio.db",
         description="SQLAlchemy URL. PostgreSQL in production (`postgresql+psycopg2://...`); a SQLite file by default.",
     )
-    db_pool_size: int = Field(10, description="PostgreSQL connections per process. A connection is held only for "
+    db_pool_size: int = Field(20, description="PostgreSQL connections per process. A connection is held only for "
                               "the statements of one transaction, so a few serve hundreds of greenlets; keep "
                               "processes × (pool + overflow) under the server's `max_connections` (see README).")
     db_max_overflow: int = Field(0, description="Extra connections allowed above the pool size (counts in the budget).")
-    db_pool_timeout: int = Field(10, description="Seconds a request or job waits for a pooled connection before 503.")
+    db_pool_timeout: int = Field(30, description="Seconds a request or job waits for a pooled connection before 503.")
     db_pool_recycle: int = Field(3600, description="Seconds after which a pooled connection is replaced.")
 
     # --- redis ---
