@@ -55,7 +55,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_default_queue": DEFAULT_QUEUE,
         "task_routes": {"tasks.completions.*": {"queue": COMPLETIONS_QUEUE}},
         "worker_send_task_events": True,
-        "task_send_sent_event": True,
+        # One publish per task: a `task-sent` event would be a second one on every submission (Flower
+        # shows a task from the worker's `task-received` on).
+        "task_send_sent_event": False,
         "worker_hijack_root_logger": False,
         "broker_heartbeat": 0,
         "timezone": "UTC",
