@@ -19,3 +19,7 @@ class Slot(Generic[T]):
     def get(self, app: Flask | None = None) -> T:
         """The object of `app`, or of the current app (a request or a task runs in one)."""
         return (app or current_app).extensions[self.name]
+
+    def find(self, app: Flask | None = None) -> T | None:
+        """The object, or None when it was not made yet."""
+        return (app or current_app).extensions.get(self.name)

@@ -34,6 +34,7 @@ from realtime.delivery import (
 )
 from realtime.hub import Connection, Scope
 from realtime.redis_store import store_of
+from realtime.relay import Cursor
 from realtime.socket_auth import authenticate_stream_user, check_origin
 from realtime.sockets import sock
 from schemas import wire
@@ -46,7 +47,7 @@ from schemas.chat import (
     PingFrame,
 )
 from services.errors import InvalidInput, NotFound, validation_details
-from services.job_stream import follow_job
+from services.job_stream import follow_job, parse_cursor
 from services.rooms import valid_room_id
 
 log = logging.getLogger(__name__)
@@ -271,7 +272,8 @@ class ChatSocket:
             job = db.session.get(Job, frame.job_id)
             if job is None or job.user_id != self.user_id:
                 return self._error("not_found", "job not found", job_id=frame.job_id)
-            threading.Thread(target=self._relay_job, args=(frame.job_id, frame.after), daemon=True).start()
+            threading.Thread(target=self._relay_job, args=(frame.job_id, parse_cursor(frame.after, frame.epoch)),
+                             daemon=True).start()
         elif isinstance(frame, LeaveFrame):
             if self.scope.kind != "room":
                 return self._error("bad_frame", "`leave` is only understood on a room socket")
@@ -294,10 +296,10 @@ class ChatSocket:
                 return self._error("not_found", "user not found", message_id=frame.message_id)
             self._send_message(frame.content, frame.message_id, recipient_id=to)
 
-    def _relay_job(self, job_id: str, after: int) -> None:
+    def _relay_job(self, job_id: str, cursor: Cursor) -> None:
         """Job events into this socket's outbox (the same replay-then-live stream as `/ws/jobs/<id>`)."""
         try:
-            for event in follow_job(self.app, job_id, after, idle_timeout=5.0):
+            for event in follow_job(self.app, job_id, cursor, idle_timeout=5.0):
                 if self.closed:
                     return
                 if event is not None:

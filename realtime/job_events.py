@@ -5,10 +5,18 @@ reconnects replays from the last `seq` it saw. Stream ids are `0-<seq>`, so `seq
 client's cursor and Redis's own ordering. Writes go through one Lua script that also fences
 attempts (a stale attempt of a redelivered task cannot write) and reports a cancel request,
 all in one round trip per event.
+
+A log has an identity, its `epoch`, made when its first event is written and carried by every
+event. A Redis that restarts without its data loses the log; the next write starts a new one,
+with a new epoch and seq from 1. A resume cursor is (epoch, seq): a cursor from another epoch
+cannot silently skip events of the new log, the relay sends `reset` and replays it whole. A
+writer that has written before asks the script to refuse (`LogLost`) rather than recreate the
+log, so it can first write what the lost log held (see `services/completion.py`).
 """
 from __future__ import annotations
 
 import json
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,18 +25,30 @@ from realtime.redis_store import RedisStore
 TERMINAL_EVENTS = frozenset({"completed", "failed", "cancelled"})
 NOTIFY_CHANNEL = "jobs:notify"
 
-# KEYS: stream, seq counter, fence (current attempt), cancel flag, notify channel
-# ARGV: attempt, type, data, maxlen, ttl, job id
+# KEYS: stream, seq counter, fence (current attempt), cancel flag, notify channel, epoch, writer mark
+# ARGV: attempt, type, data, maxlen, ttl, job id, epoch for a new log, '1' = the log must exist,
+#       the writer's own number for this event ('' = none): a retried write whose first try went
+#       through (its reply lost with the connection) is not written twice
 _APPEND = """
 local fence = redis.call('GET', KEYS[3])
-if fence and tonumber(fence) > tonumber(ARGV[1]) then return {-1, 0} end
+if fence and tonumber(fence) > tonumber(ARGV[1]) then return {-1, 0, ''} end
+if ARGV[8] == '1' and redis.call('EXISTS', KEYS[2]) == 0 then return {-2, 0, ''} end
+local mark = ARGV[1] .. ':' .. ARGV[9]
+if ARGV[9] ~= '' and redis.call('GET', KEYS[7]) == mark then
+  return {0, redis.call('EXISTS', KEYS[4]), ''}
+end
+if ARGV[9] ~= '' then redis.call('SET', KEYS[7], mark, 'EX', ARGV[5]) end
+local epoch = redis.call('GET', KEYS[6])
+if not epoch then epoch = ARGV[7] end
+redis.call('SET', KEYS[6], epoch, 'EX', ARGV[5])
 local seq = redis.call('INCR', KEYS[2])
-redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], '0-' .. seq, 't', ARGV[2], 'd', ARGV[3], 'a', ARGV[1])
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], '0-' .. seq, 't', ARGV[2], 'd', ARGV[3], 'a', ARGV[1],
+           'e', epoch)
 redis.call('EXPIRE', KEYS[1], ARGV[5])
 redis.call('EXPIRE', KEYS[2], ARGV[5])
 redis.call('PUBLISH', KEYS[5], ARGV[6])
 local cancel = redis.call('EXISTS', KEYS[4])
-return {seq, cancel}
+return {seq, cancel, epoch}
 """
 
 # KEYS: fence. ARGV: attempt, ttl. Raises the fence to this attempt unless a newer one holds it.
@@ -44,19 +64,34 @@ class StaleAttempt(Exception):
     """A newer attempt of the same job owns the event log; this one must stop writing."""
 
 
+class LogLost(Exception):
+    """The log this writer wrote to is gone (Redis restarted without its data); nothing was written."""
+
+
 @dataclass(frozen=True)
 class JobEvent:
     seq: int
     type: str
     attempt: int
     data: dict[str, Any]
+    epoch: str = ""
 
     @property
     def terminal(self) -> bool:
         return self.type in TERMINAL_EVENTS
 
     def to_wire(self, job_id: str) -> dict[str, Any]:
-        return {"jobId": job_id, "seq": self.seq, "type": self.type, "attempt": self.attempt, **self.data}
+        return {"jobId": job_id, "seq": self.seq, "epoch": self.epoch, "type": self.type, "attempt": self.attempt,
+                **self.data}
+
+
+@dataclass(frozen=True)
+class LogState:
+    """What one read saw: the log's epoch and last seq (None, 0 when there is no log), and the events."""
+
+    epoch: str | None
+    last_seq: int
+    events: list[JobEvent]
 
 
 class JobEventLog:
@@ -70,27 +105,37 @@ class JobEventLog:
     def _keys(self, job_id: str) -> list[str]:
         k = self.store.key
         return [k("job", job_id, "events"), k("job", job_id, "seq"), k("job", job_id, "fence"),
-                k("job", job_id, "cancel"), k(NOTIFY_CHANNEL)]
+                k("job", job_id, "cancel"), k(NOTIFY_CHANNEL), k("job", job_id, "epoch"), k("job", job_id, "mark")]
 
     def claim(self, job_id: str, attempt: int) -> bool:
         return bool(self._claim(keys=[self._keys(job_id)[2]], args=[attempt, self.ttl]))
 
-    def append(self, job_id: str, attempt: int, type_: str, data: dict[str, Any] | None = None) -> tuple[int, bool]:
-        """Append one event; returns (seq, cancel_requested). Raises StaleAttempt if fenced out."""
-        seq, cancel = self._append(
+    def append(self, job_id: str, attempt: int, type_: str, data: dict[str, Any] | None = None, *,
+               continuing: bool = False, number: int | None = None) -> tuple[int, bool]:
+        """Append one event; returns (seq, cancel_requested), seq 0 when event `number` of this
+        attempt was already written. Raises StaleAttempt if fenced out, and LogLost when
+        `continuing` (the writer wrote to this log before) but the log is gone."""
+        seq, cancel, _epoch = self._append(
             keys=self._keys(job_id),
-            args=[attempt, type_, json.dumps(data or {}, separators=(",", ":")), self.max_len, self.ttl, job_id],
+            args=[attempt, type_, json.dumps(data or {}, separators=(",", ":")), self.max_len, self.ttl, job_id,
+                  secrets.token_hex(6), "1" if continuing else "0", "" if number is None else number],
         )
-        if seq < 0:
+        if seq == -1:
             raise StaleAttempt(job_id)
+        if seq == -2:
+            raise LogLost(job_id)
         return int(seq), bool(cancel)
 
-    def read_after(self, job_id: str, after: int, count: int = 1000) -> list[JobEvent]:
-        entries = self.store.r.xrange(self._keys(job_id)[0], min=f"(0-{after}", max="+", count=count)
-        return [
-            JobEvent(seq=int(eid.split("-")[1]), type=f["t"], attempt=int(f["a"]), data=json.loads(f["d"]))
-            for eid, f in entries
-        ]
+    def read_after(self, job_id: str, after: int, count: int = 1000) -> LogState:
+        keys = self._keys(job_id)
+        with self.store.r.pipeline(transaction=False) as pipe:
+            pipe.get(keys[5])
+            pipe.get(keys[1])
+            pipe.xrange(keys[0], min=f"(0-{after}", max="+", count=count)
+            epoch, last_seq, entries = pipe.execute()
+        events = [JobEvent(seq=int(eid.split("-")[1]), type=f["t"], attempt=int(f["a"]), data=json.loads(f["d"]),
+                           epoch=f.get("e", epoch or "")) for eid, f in entries]
+        return LogState(epoch, int(last_seq or 0), events)
 
     def request_cancel(self, job_id: str) -> None:
         self.store.r.set(self.cancel_key(job_id), "1", ex=self.ttl)
@@ -107,4 +152,4 @@ class JobEventLog:
         return self.store.key(NOTIFY_CHANNEL)
 
 
-__all__ = ["JobEvent", "JobEventLog", "StaleAttempt", "TERMINAL_EVENTS"]
+__all__ = ["JobEvent", "JobEventLog", "LogLost", "LogState", "StaleAttempt", "TERMINAL_EVENTS"]

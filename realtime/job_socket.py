@@ -1,4 +1,5 @@
-"""`/ws/jobs/<id>`: a job's events over a WebSocket. Replays after `after`, follows live, and closes
+"""`/ws/jobs/<id>`: a job's events over a WebSocket. Replays after the cursor (`after`, with the
+`epoch` of the client's last event), follows live, and closes
 after the terminal event. Authentication, ownership and the Origin check happen before the
 handshake, so a refused client gets a plain HTTP error with our envelope."""
 from __future__ import annotations
@@ -11,23 +12,11 @@ from metrics import metrics
 from models.db import db
 from realtime.socket_auth import authenticate_stream_user, check_origin
 from realtime.sockets import sock
-from services.errors import InvalidInput
-from services.job_stream import follow_job
+from services.job_stream import follow_job, parse_cursor
 from services.jobs import owned_job
 
 bp = Blueprint("streams", __name__)
 WS_ENDPOINTS = {"streams.job_socket"}
-
-
-def parse_after(value: str | None) -> int:
-    """A client's resume cursor (the last seq it saw)."""
-    try:
-        after = int(value) if value not in (None, "") else 0
-    except ValueError:
-        raise InvalidInput("`after` must be a non-negative integer") from None
-    if after < 0:
-        raise InvalidInput("`after` must be a non-negative integer")
-    return after
 
 
 @bp.before_request
@@ -36,14 +25,14 @@ def _guard_websockets() -> None:
         check_origin()
         user = authenticate_stream_user()
         owned_job(db.session(), user.id, (request.view_args or {}).get("job_id", ""))
-        g.stream_after = parse_after(request.args.get("after"))
+        g.stream_cursor = parse_cursor(request.args.get("after"), request.args.get("epoch"))
         db.session.remove()  # hold no database connection for the life of the socket
 
 
 @sock.route("/ws/jobs/<job_id>", bp=bp)
 def job_socket(ws, job_id: str) -> None:
     with metrics().open_websockets.track_inprogress():
-        for event in follow_job(current_app._get_current_object(), job_id, g.stream_after, idle_timeout=5.0):
+        for event in follow_job(current_app._get_current_object(), job_id, g.stream_cursor, idle_timeout=5.0):
             if event is None:
                 if not ws.connected:
                     return

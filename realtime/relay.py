@@ -9,9 +9,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import dataclass
 from typing import Callable, Iterator
 
-from realtime.job_events import JobEvent, JobEventLog
+from realtime.job_events import JobEvent, JobEventLog, LogState
 
 log = logging.getLogger(__name__)
 POLL_FALLBACK = 1.0  # seconds: re-read the stream even without a wake-up (pub/sub is best effort)
@@ -73,10 +74,34 @@ class JobNotifier:
             ev.set()
 
 
-def follow(event_log: JobEventLog, notifier: JobNotifier, job_id: str, after: int,
+@dataclass(frozen=True)
+class Cursor:
+    """Where a client is in a job's log: the log's epoch (None if the client does not know it) and
+    the last seq it saw."""
+
+    seq: int = 0
+    epoch: str | None = None
+
+
+def _reset(state: LogState) -> JobEvent:
+    """Tells the client to drop what it has: the events that follow are the whole log anew."""
+    return JobEvent(0, "reset", 0, {"reason": "the event log was reset; what follows replaces it"},
+                    epoch=state.epoch or "")
+
+
+def _cursor_invalid(cursor: Cursor, state: LogState) -> bool:
+    if state.epoch is None:
+        return False  # no log (yet, or any more): wait for one
+    if cursor.epoch is not None:
+        return cursor.epoch != state.epoch
+    return cursor.seq > state.last_seq  # a client without an epoch: its cursor is past this log's end
+
+
+def follow(event_log: JobEventLog, notifier: JobNotifier, job_id: str, cursor: Cursor,
            idle_timeout: float | None = None,
            finished: Callable[[int], JobEvent | None] | None = None) -> Iterator[JobEvent | None]:
-    """Yield every event after `after`, live, until a terminal one.
+    """Yield every event after the cursor, live, until a terminal one; `reset` first when the cursor
+    belongs to a log that no longer exists (it then replays the current log from its start).
 
     Yields None when nothing arrived for `idle_timeout` seconds, so callers can send keep-alives
     or notice the client went away. When idle, `finished(next_seq)` may supply the terminal event
@@ -87,20 +112,26 @@ def follow(event_log: JobEventLog, notifier: JobNotifier, job_id: str, after: in
         idle_since = time.monotonic()
         while True:
             wake.clear()  # clear before reading: a notification after this read is not lost
-            events = event_log.read_after(job_id, after)
-            for event in events:
-                after = event.seq
+            state = event_log.read_after(job_id, cursor.seq)
+            if _cursor_invalid(cursor, state):
+                yield _reset(state)
+                cursor = Cursor(0, state.epoch)
+                continue
+            if state.epoch is not None and cursor.epoch is None:
+                cursor = Cursor(cursor.seq, state.epoch)
+            for event in state.events:
+                cursor = Cursor(event.seq, cursor.epoch)
                 yield event
                 if event.terminal:
                     return
-            if events:
+            if state.events:
                 idle_since = time.monotonic()
                 continue
             wake.wait(POLL_FALLBACK)
             if idle_timeout is not None and time.monotonic() - idle_since >= idle_timeout:
                 idle_since = time.monotonic()
-                final = finished(after + 1) if finished is not None else None
-                if final is not None and not event_log.read_after(job_id, after):
+                final = finished(cursor.seq + 1) if finished is not None else None
+                if final is not None and not event_log.read_after(job_id, cursor.seq).events:
                     yield final
                     return
                 yield None

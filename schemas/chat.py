@@ -65,6 +65,7 @@ class FollowJobFrame(_Frame):
     type: Literal["follow_job"]
     job_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     after: Annotated[int, Field(ge=0)] = 0
+    epoch: Optional[Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]{1,64}$")]] = None
 
 
 ClientFrame = Annotated[Union[ChatFrame, PrivateFrame, AckFrame, PingFrame, LeaveFrame, FollowJobFrame],

@@ -121,7 +121,10 @@ class JobListQuery(BaseModel):
 class EventsQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    after: Annotated[int, Field(ge=0)] = 0
+    after: Annotated[int, Field(ge=0, description="The last `seq` the client saw.")] = 0
+    epoch: Optional[Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]{1,64}$")]] = Field(
+        None, description="The `epoch` of the client's last event: if the job's event log was reset since "
+        "(Redis lost it), the stream starts with a `reset` event and replays the new log from its start.")
 
 
 class ChatAiOut(BaseModel):

@@ -117,6 +117,7 @@ def main() -> int:
         flower_port = env.get("FLOWER_PORT", "5555")
         print(
             "\nAI Chat Studio Backend is starting:\n"
+            f"  Console    http://127.0.0.1:{env['PORT']}/  (API reference: /api/docs)\n"
             f"  API        http://127.0.0.1:{env['PORT']}/api  (OpenAPI: /api/openapi.json, ready: /readyz)\n"
             f"  WebSocket  ws://127.0.0.1:{env['PORT']}/ws/jobs/<job_id>\n"
             f"  Flower     http://127.0.0.1:{flower_port}  (basic auth: FLOWER_BASIC_AUTH, default admin:admin)\n"

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from extensions.ext_settings import settings
 from models import Job, Message
+from realtime.relay import Cursor
 from schemas.core import MessageIn
 from schemas.jobs import ChatRequest
 from services import conversations
@@ -97,7 +98,7 @@ def _new_job(s: Session, sub: Submission, provider: str, model: str, digest: str
 def wait_for_end(app: Flask, job_id: str) -> None:
     """Block until the job's terminal event (seed's synchronous `/api/chat/ai`), or TimedOut."""
     deadline = time.monotonic() + settings(app).chat_wait_timeout
-    for event in follow_job(app, job_id, 0, idle_timeout=1.0):
+    for event in follow_job(app, job_id, Cursor(), idle_timeout=1.0):
         if event is not None and event.terminal:
             return
         if time.monotonic() > deadline:

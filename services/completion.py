@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 
 from celery.exceptions import SoftTimeLimitExceeded
 from flask import Flask
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -27,7 +29,7 @@ from providers.base import CancelToken, ChatMessage, CompletionRequest, Provider
 from providers.limits import LimitedProvider
 from providers.retry import stream_with_retries
 from realtime.cache import mark_user_changed
-from realtime.job_events import StaleAttempt
+from realtime.job_events import LogLost, StaleAttempt
 from realtime.redis_store import kv
 from services import lifecycle
 from services.job_metrics import JobMetrics
@@ -45,6 +47,7 @@ class _Answer:
 
     parts: list[str] = field(default_factory=list)
     usage: Usage | None = None
+    events: int = 0  # events this attempt wrote, numbering its writes so a retried one is not doubled
 
     @property
     def text(self) -> str:
@@ -114,7 +117,7 @@ class CompletionRunner:
                 metrics.retried(err)
                 if had_output:
                     answer.parts.clear()
-                self.events.append(job.id, attempt, "retry", {
+                self._append(job, attempt, answer, "retry", {
                     "retry": retry_no, "restarted": had_output, "error": {"code": err.code, "message": str(err)}})
 
             for chunk in stream_with_retries(limited, _request(payload, model), ext_providers.retries(self.app),
@@ -123,13 +126,36 @@ class CompletionRunner:
                     answer.usage = chunk.usage
                 if chunk.text:
                     metrics.token()
-                    answer.parts.append(chunk.text)
-                    _seq, cancel_flag = self.events.append(job.id, attempt, "token", {"text": chunk.text})
-                    if cancel_flag:
+                    if self._append(job, attempt, answer, "token", {"text": chunk.text}):
                         token.cancel()
+                    answer.parts.append(chunk.text)
         finally:
             if per_job:
                 provider.close()  # the client holding the owner's key goes with the job
+
+    def _append(self, job: Job, attempt: int, answer: _Answer, type_: str, data: dict) -> bool:
+        """Append an event of the running attempt; returns whether a cancel was requested.
+
+        If Redis lost the log meanwhile, the new log first gets what the lost one held for this
+        attempt (`started` and the text so far), so a client that follows it from the start sees
+        the whole answer."""
+        answer.events += 1
+        number = answer.events
+        try:
+            try:
+                return self.events.append(job.id, attempt, type_, data, continuing=True, number=number)[1]
+            except (RedisConnectionError, RedisTimeoutError):  # a restart: wait for it, then go on writing
+                log.warning("redis unavailable while job %s streams; waiting for it", job.id)
+                _wait_for_redis(self.settings.job_lease_seconds)
+                return self.events.append(job.id, attempt, type_, data, continuing=True, number=number)[1]
+        except LogLost:
+            log.warning("event log of job %s was lost; writing attempt %s's text so far again", job.id, attempt)
+            self.events.append(job.id, attempt, "started", {
+                "restarted": attempt > 1, "resumed": True, "provider": job.payload["provider"],
+                "model": job.payload["model"]})
+            if answer.parts:
+                self.events.append(job.id, attempt, "token", {"text": answer.text})
+            return self.events.append(job.id, attempt, type_, data, number=number)[1]
 
     def _provider(self, job: Job) -> tuple[Provider, str, bool]:
         try:

@@ -5,8 +5,10 @@ from celery import shared_task
 from flask import current_app
 
 from services.completion import CompletionRunner
+from tasks.arguments import valid_id
 
 
 @shared_task(name="tasks.completions.run_completion", ignore_result=True)
 def run_completion(job_id: str) -> None:
-    CompletionRunner(current_app._get_current_object()).run(job_id)
+    if valid_id(job_id, "job_id"):
+        CompletionRunner(current_app._get_current_object()).run(job_id)

@@ -26,8 +26,9 @@ def ws_url(base_url: str, path: str) -> str:
 
 
 def open_job_socket(base_url: str, job_id: str, token: str, after: int = 0, timeout: float = 30,
-                    **kwargs) -> websocket.WebSocket:
-    return websocket.create_connection(ws_url(base_url, f"/ws/jobs/{job_id}?after={after}"), timeout=timeout,
+                    epoch: str | None = None, **kwargs) -> websocket.WebSocket:
+    query = f"after={after}" + (f"&epoch={epoch}" if epoch else "")
+    return websocket.create_connection(ws_url(base_url, f"/ws/jobs/{job_id}?{query}"), timeout=timeout,
                                        header=[f"Authorization: Bearer {token}"], **kwargs)
 
 
@@ -56,12 +57,13 @@ def ws_events(base_url: str, job_id: str, token: str, after: int = 0) -> list[di
         ws.close()
 
 
-def sse_events(base_url: str, job_id: str, token: str, last_event_id: int | None = None,
-               timeout: float = 60) -> list[dict]:
+def sse_events(base_url: str, job_id: str, token: str, last_event_id: int | str | None = None,
+               timeout: float = 60, into: list[dict] | None = None) -> list[dict]:
+    """The stream's events until the server ends it (appended to `into` as they arrive, if given)."""
     headers = {"Authorization": f"Bearer {token}"}
     if last_event_id is not None:
         headers["Last-Event-ID"] = str(last_event_id)
-    events: list[dict] = []
+    events: list[dict] = [] if into is None else into
     with httpx.stream("GET", f"{base_url}/api/jobs/{job_id}/events", headers=headers, timeout=timeout) as r:
         assert r.status_code == 200, r.read()
         assert r.headers["content-type"].startswith("text/event-stream")
@@ -70,7 +72,7 @@ def sse_events(base_url: str, job_id: str, token: str, last_event_id: int | None
             if line == "":
                 if "data" in fields:
                     event = json.loads(fields["data"])
-                    assert int(fields["id"]) == event["seq"] and fields["event"] == event["type"]
+                    assert fields["id"] == f"{event['epoch']}:{event['seq']}" and fields["event"] == event["type"]
                     events.append(event)
                 fields = {}
                 continue
@@ -85,7 +87,7 @@ def final_attempt_text(events: list[dict]) -> str:
     """The answer a client shows: tokens since the last (re)start, as the stream tells it."""
     text: list[str] = []
     for e in events:
-        if e["type"] == "started" or (e["type"] == "retry" and e.get("restarted")):
+        if e["type"] in ("started", "reset") or (e["type"] == "retry" and e.get("restarted")):
             text = []
         elif e["type"] == "token":
             text.append(e["text"])

@@ -42,6 +42,7 @@ def _http_pieces() -> list:
         analytics,
         auth,
         batches,
+        console,
         conversations,
         deliveries,
         docs,
@@ -63,7 +64,7 @@ def _http_pieces() -> list:
 
     blueprints = (health.bp, docs.bp, auth.bp, conversations.bp, transfer.bp, search.bp, stats.bp, jobs.bp,
                   streams.bp, batches.bp, rooms.bp, deliveries.bp, provider_keys.bp, analytics.bp,
-                  job_socket.bp, chat_sockets.bp)
+                  job_socket.bp, chat_sockets.bp, console.bp)
     return [Compress, metrics.init_app, errors.init_app, request_context.init_app, hardening.init_app,
             security.init_app, sockets.init_app, *(lambda app, bp=bp: app.register_blueprint(bp) for bp in blueprints),
             rate_limits.init_app]

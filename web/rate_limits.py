@@ -55,7 +55,8 @@ def login_account() -> str:
 
 def _exempt() -> bool:
     # A socket is counted by its own rules (the chat message rate); its upgrade is not an API call.
-    return request.endpoint in EXEMPT_ENDPOINTS or request.blueprint == "chat_sockets"
+    # The console's pages and assets are not API calls either: the API calls they make are counted.
+    return request.endpoint in EXEMPT_ENDPOINTS or request.blueprint in ("chat_sockets", "console")
 
 
 def init_app(app: Flask) -> Limiter:
@@ -92,5 +93,4 @@ def init_app(app: Flask) -> Limiter:
     wrap("auth.login", limiter.limit(settings.ratelimit_login_ip, key_func=client_ip),
          limiter.limit(settings.ratelimit_login_account, key_func=login_account))
     wrap("auth.register", limiter.limit(settings.ratelimit_register_ip, key_func=client_ip))
-    app.extensions["rate_limiter"] = limiter
     return limiter

@@ -1,4 +1,4 @@
-"""`/api/jobs/<id>/events`: a job's events as Server-Sent Events (id = seq; `Last-Event-ID` honoured)."""
+"""`/api/jobs/<id>/events`: a job's events as Server-Sent Events (id = `<epoch>:<seq>`; `Last-Event-ID` honoured)."""
 from __future__ import annotations
 
 import json
@@ -7,10 +7,9 @@ from flask import Blueprint, Response, current_app, request, stream_with_context
 
 from extensions.ext_settings import settings
 from models.db import db
-from realtime.job_socket import parse_after
 from realtime.socket_auth import authenticate_stream_user
 from schemas.jobs import EventsQuery
-from services.job_stream import follow_job
+from services.job_stream import follow_job, parse_cursor
 from services.jobs import owned_job
 from web.openapi import endpoint
 
@@ -25,18 +24,18 @@ def job_events(job_id: str, query: EventsQuery):
     owned_job(db.session(), user.id, job_id)
     db.session.remove()
     last_event_id = request.headers.get("Last-Event-ID")
-    after = parse_after(last_event_id) if last_event_id else query.after
+    cursor = parse_cursor(last_event_id) if last_event_id else parse_cursor(query.after, query.epoch)
     app = current_app._get_current_object()
     keepalive = settings(app).sse_keepalive
 
     def generate():
         yield "retry: 2000\n\n"
-        for event in follow_job(app, job_id, after, idle_timeout=keepalive):
+        for event in follow_job(app, job_id, cursor, idle_timeout=keepalive):
             if event is None:
                 yield ": keep-alive\n\n"
                 continue
             data = json.dumps(event.to_wire(job_id), separators=(",", ":"))
-            yield f"id: {event.seq}\nevent: {event.type}\ndata: {data}\n\n"
+            yield f"id: {event.epoch}:{event.seq}\nevent: {event.type}\ndata: {data}\n\n"
 
     return Response(stream_with_context(generate()), mimetype="text/event-stream",
                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

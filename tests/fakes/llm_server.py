@@ -8,7 +8,8 @@ with `stream_options.include_usage`, or one JSON body), `GET /v1/models`, and An
 each token the server's send time (epoch seconds), for latency measurements. Faults are
 scripted per request through `script([...])` or `POST /_control/script`:
 `{"status": 429, "retry_after": 1}`, `{"status": 500}`, `{"status": 401}`,
-`{"status": 400, "context_window": true}`, `{"hang": 30}`, `{"drop_after_tokens": 3}`.
+`{"status": 400, "context_window": true}`, `{"hang": 30}`, `{"drop_after_tokens": 3}`,
+`{"pause_after_tokens": 3, "pause": 4}` (OpenAI streams: silent for 4 s after 3 tokens).
 It counts the completion requests it answers at once (`max_in_flight`), to check budgets.
 """
 from __future__ import annotations
@@ -181,6 +182,9 @@ class _Handler(BaseHTTPRequestHandler):
             for i, token in enumerate(tokens):
                 if behaviour.get("drop_after_tokens") is not None and i >= behaviour["drop_after_tokens"]:
                     return  # cut the connection mid-stream
+                if i == behaviour.get("pause_after_tokens"):
+                    time.sleep(float(behaviour.get("pause", 1)))
+                    start = time.monotonic() - i / self.server.tokens_per_second if self.server.tokens_per_second else 0
                 self._pace(i, start)
                 self._sse(chunk({"content": self._token_text(token, timestamps)}))
             self._sse(chunk({}, "stop"))
