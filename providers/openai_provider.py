@@ -48,14 +48,15 @@ class OpenAIProvider:
         cancel.on_cancel(response.close)  # cuts a read that waits on the vendor
         state = _StreamState()
         try:
-            for data in sse_data(response.iter_bytes()):
+            for batch in sse_data(response.iter_bytes()):
                 if cancel.cancelled:
                     return
-                if data == b"[DONE]":
-                    break
-                text = state.take(orjson.loads(data), response)
+                # Tokens that arrived in one read leave as one chunk (one event downstream).
+                text = "".join(state.take(orjson.loads(data), response) for data in batch if data != b"[DONE]")
                 if text:
                     yield StreamChunk(text=text)
+                if batch[-1] == b"[DONE]":
+                    break
         except GeneratorExit:
             raise
         except Exception as exc:
@@ -108,20 +109,24 @@ class _StreamState:
         return "".join(parts)
 
 
-def sse_data(chunks: Iterable[bytes]) -> Iterator[bytes]:
-    """The `data:` payloads of a server-sent event stream, as bytes (multi-line data joined by \\n)."""
+def sse_data(chunks: Iterable[bytes]) -> Iterator[list[bytes]]:
+    """The `data:` payloads of a server-sent event stream, as bytes (multi-line data joined by \\n),
+    grouped by the network read that completed them."""
     buffer = b""
     data: list[bytes] = []
     for chunk in chunks:
         buffer += chunk
         *lines, buffer = buffer.split(b"\n")
+        done: list[bytes] = []
         for line in lines:
             line = line.rstrip(b"\r")
             if not line:
                 if data:
-                    yield b"\n".join(data)
+                    done.append(b"\n".join(data))
                     data = []
             elif line.startswith(b"data:"):
                 data.append(line[6:] if line[5:6] == b" " else line[5:])
+        if done:
+            yield done
     if data:
-        yield b"\n".join(data)
+        yield [b"\n".join(data)]

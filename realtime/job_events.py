@@ -20,6 +20,9 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+from redis.exceptions import NoScriptError
+
+from realtime.event_batcher import AppendBatcher
 from realtime.redis_store import RedisStore
 
 TERMINAL_EVENTS = frozenset({"completed", "failed", "cancelled"})
@@ -101,6 +104,7 @@ class JobEventLog:
         self.ttl = ttl
         self._append = store.r.register_script(_APPEND)
         self._claim = store.r.register_script(_CLAIM)
+        self._batcher = AppendBatcher(self._write_batch, self._result)
 
     def _keys(self, job_id: str) -> list[str]:
         k = self.store.key
@@ -114,12 +118,35 @@ class JobEventLog:
                continuing: bool = False, number: int | None = None) -> tuple[int, bool]:
         """Append one event; returns (seq, cancel_requested), seq 0 when event `number` of this
         attempt was already written. Raises StaleAttempt if fenced out, and LogLost when
-        `continuing` (the writer wrote to this log before) but the log is gone."""
-        seq, cancel, _epoch = self._append(
-            keys=self._keys(job_id),
-            args=[attempt, type_, json.dumps(data or {}, separators=(",", ":")), self.max_len, self.ttl, job_id,
-                  secrets.token_hex(6), "1" if continuing else "0", "" if number is None else number],
-        )
+        `continuing` (the writer wrote to this log before) but the log is gone.
+
+        The writes of every job of the process share round trips (`AppendBatcher`)."""
+        args = [attempt, type_, json.dumps(data or {}, separators=(",", ":")), self.max_len, self.ttl, job_id,
+                secrets.token_hex(6), "1" if continuing else "0", "" if number is None else number]
+        return self._batcher.call(self._keys(job_id), args)
+
+    def _write_batch(self, calls: list[tuple[list[str], list]]) -> list[Any]:
+        """One pipeline for many appends: one send and one read for all of them (EVALSHA; the script
+        is loaded again only when Redis lost it, then the refused calls are sent once more)."""
+        replies = self._evalsha_all(calls)
+        again = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+        if again:
+            self.store.r.script_load(_APPEND)
+            for i, reply in zip(again, self._evalsha_all([calls[i] for i in again])):
+                replies[i] = reply
+        return replies
+
+    def _evalsha_all(self, calls: list[tuple[list[str], list]]) -> list[Any]:
+        with self.store.r.pipeline(transaction=False) as pipe:
+            for keys, args in calls:
+                pipe.evalsha(self._append.sha, len(keys), *keys, *args)
+            return pipe.execute(raise_on_error=False)
+
+    @staticmethod
+    def _result(reply: Any, job_id: str) -> tuple[int, bool]:
+        if isinstance(reply, Exception):
+            raise reply
+        seq, cancel, _epoch = reply
         if seq == -1:
             raise StaleAttempt(job_id)
         if seq == -2:
