@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import json
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from redis.exceptions import NoScriptError
 
 from realtime.event_batcher import AppendBatcher
@@ -49,7 +50,10 @@ redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], '0-' .. seq, 't', ARGV[2], '
            'e', epoch)
 redis.call('EXPIRE', KEYS[1], ARGV[5])
 redis.call('EXPIRE', KEYS[2], ARGV[5])
-redis.call('PUBLISH', KEYS[5], ARGV[6])
+local wire = '{"jobId":"' .. ARGV[6] .. '","seq":' .. seq .. ',"epoch":"' .. epoch .. '","type":"' .. ARGV[2]
+  .. '","attempt":' .. ARGV[1]
+if ARGV[3] == '{}' then wire = wire .. '}' else wire = wire .. ',' .. string.sub(ARGV[3], 2) end
+redis.call('PUBLISH', KEYS[5], ARGV[6] .. '\n' .. wire)
 local cancel = redis.call('EXISTS', KEYS[4])
 return {seq, cancel, epoch}
 """
@@ -78,10 +82,22 @@ class JobEvent:
     attempt: int
     data: dict[str, Any]
     epoch: str = ""
+    wire: str = field(default="", compare=False, repr=False)  # its JSON as published, when it came live
 
     @property
     def terminal(self) -> bool:
         return self.type in TERMINAL_EVENTS
+
+    def wire_json(self, job_id: str) -> str:
+        """The event as clients get it, encoded once per process rather than once per socket."""
+        return self.wire or json.dumps(self.to_wire(job_id), separators=(",", ":"))
+
+    @classmethod
+    def from_wire(cls, wire: str) -> "JobEvent":
+        """An event from the JSON its write published (see `_APPEND`)."""
+        d = orjson.loads(wire)
+        return cls(seq=d.pop("seq"), type=d.pop("type"), attempt=d.pop("attempt"), epoch=d.pop("epoch"),
+                   data={k: v for k, v in d.items() if k != "jobId"}, wire=wire)
 
     def to_wire(self, job_id: str) -> dict[str, Any]:
         return {"jobId": job_id, "seq": self.seq, "epoch": self.epoch, "type": self.type, "attempt": self.attempt,
