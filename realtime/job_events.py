@@ -53,7 +53,7 @@ redis.call('EXPIRE', KEYS[2], ARGV[5])
 local wire = '{"jobId":"' .. ARGV[6] .. '","seq":' .. seq .. ',"epoch":"' .. epoch .. '","type":"' .. ARGV[2]
   .. '","attempt":' .. ARGV[1]
 if ARGV[3] == '{}' then wire = wire .. '}' else wire = wire .. ',' .. string.sub(ARGV[3], 2) end
-redis.call('PUBLISH', KEYS[5], ARGV[6] .. '\n' .. wire)
+redis.call('PUBLISH', KEYS[5], ARGV[6] .. '\\n' .. wire)
 local cancel = redis.call('EXISTS', KEYS[4])
 return {seq, cancel, epoch}
 """
