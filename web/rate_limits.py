@@ -93,4 +93,7 @@ def init_app(app: Flask) -> Limiter:
     wrap("auth.login", limiter.limit(settings.ratelimit_login_ip, key_func=client_ip),
          limiter.limit(settings.ratelimit_login_account, key_func=login_account))
     wrap("auth.register", limiter.limit(settings.ratelimit_register_ip, key_func=client_ip))
+    # The wrapped views hold the limiter weakly, and a disabled one does not register itself on the
+    # app: without this reference it is collected and every limited route fails (RATELIMIT_ENABLED=false).
+    app.extensions["rate_limiter"] = limiter
     return limiter
