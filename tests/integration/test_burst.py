@@ -81,3 +81,4 @@ def test_burst_at_procfile_concurrency_runs_every_job_once(stack_env, log_dir):
         assert "Too many connections" not in logs
         assert "too many clients" not in logs.lower()
         assert "No connection available" not in logs
+        assert "Couldn't ack" not in logs
