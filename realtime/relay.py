@@ -18,7 +18,7 @@ from typing import Callable, Iterator
 from realtime.job_events import JobEvent, JobEventLog, LogState
 
 log = logging.getLogger(__name__)
-POLL_FALLBACK = 1.0  # seconds: re-read the stream even without a wake-up (pub/sub is best effort)
+POLL_FALLBACK = 3.0  # seconds: re-read the stream even without a wake-up (a lost publish; a reconnect wakes all)
 HANDED_MAX = 1000  # live events kept for a follower that has not looked yet; past it, it reads the Stream
 
 
