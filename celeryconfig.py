@@ -31,11 +31,20 @@ def queue_lengths(client: Any, settings: Settings, queues: Iterable[str]) -> dic
     return {queue: sum(lengths[i * step:(i + 1) * step]) for i, queue in enumerate(queues)}
 
 
+def broker_pool_size(concurrency: int | None) -> int:
+    """Broker connections a worker may hold at once: every task slot acknowledging its message at the
+    same moment, plus the consumer, the event dispatcher and the periodic passes."""
+    return (concurrency or 1) + 16
+
+
 def celery_config(settings: Settings) -> dict[str, Any]:
     transport = {
         # Longer than the longest task, so a slow stream is not redelivered while still running.
         "visibility_timeout": settings.celery_visibility_timeout,
         "global_keyprefix": broker_key_prefix(settings),
+        # kombu's own pool raises `Too many connections` past its cap (10 by default); a worker
+        # raises it to its concurrency at start (`broker_pool_size`).
+        "max_connections": settings.redis_max_connections,
     }
     return {
         "broker_url": settings.celery_broker_url or settings.redis_url,
@@ -55,7 +64,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_default_queue": DEFAULT_QUEUE,
         "task_routes": {"tasks.completions.*": {"queue": COMPLETIONS_QUEUE}},
         "worker_send_task_events": True,
-        "task_send_sent_event": True,
+        # One publish per task: a `task-sent` event would be a second one on every submission (Flower
+        # shows a task from the worker's `task-received` on).
+        "task_send_sent_event": False,
         "worker_hijack_root_logger": False,
         "broker_heartbeat": 0,
         "timezone": "UTC",

@@ -28,15 +28,21 @@ class Settings(BaseSettings):
         "sqlite:///var/chat_studio.db",
         description="SQLAlchemy URL. PostgreSQL in production (`postgresql+psycopg2://...`); a SQLite file by default.",
     )
-    db_pool_size: int = Field(20, description="Connection pool size (PostgreSQL).")
-    db_max_overflow: int = Field(40, description="Extra connections allowed above the pool size.")
-    db_pool_timeout: int = Field(30, description="Seconds to wait for a pooled connection.")
+    db_pool_size: int = Field(20, description="PostgreSQL connections per process. A connection is held only for "
+                              "the statements of one transaction, so a few serve hundreds of greenlets; keep "
+                              "processes × (pool + overflow) under the server's `max_connections` (see README).")
+    db_max_overflow: int = Field(0, description="Extra connections allowed above the pool size (counts in the budget).")
+    db_pool_timeout: int = Field(30, description="Seconds a request or job waits for a pooled connection before 503.")
     db_pool_recycle: int = Field(3600, description="Seconds after which a pooled connection is replaced.")
 
     # --- redis ---
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis for cache, events, blocklist and Celery broker.")
     celery_broker_url: str = Field("", description="Celery broker; empty = `REDIS_URL`.")
     redis_key_prefix: str = Field("chat:", description="Prefix of every Redis key we write (also the broker's keys).")
+    redis_max_connections: int = Field(64, description="Redis connections per process and pool (ours and the rate "
+                                       "limiter's). A blocking pool: past it a command waits for a free connection "
+                                       "(up to `REDIS_POOL_TIMEOUT`) instead of failing with `Too many connections`.")
+    redis_pool_timeout: float = Field(10.0, description="Seconds a command waits for a free pooled Redis connection.")
 
     # --- auth ---
     jwt_secret_key: str = Field(DEV_JWT_SECRET, description="HMAC secret for JWTs (≥ 32 characters in production).")

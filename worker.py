@@ -9,6 +9,7 @@ if monkey.is_module_patched("socket"):  # `-P gevent` patched the stdlib before 
 
 from celery import signals  # noqa: E402
 
+from celeryconfig import broker_pool_size  # noqa: E402
 from extensions.core import create_core_app  # noqa: E402
 from extensions.ext_celery import celery_app  # noqa: E402
 from extensions.ext_redis import store  # noqa: E402
@@ -30,6 +31,13 @@ flask_app = create_core_app(settings, "worker")
 celery = celery_app(flask_app)
 for periodic in PERIODIC:
     run_in_every_worker(flask_app, settings, periodic)
+
+
+@signals.celeryd_init.connect(weak=False)
+def _size_broker_pool(conf=None, options=None, **_kwargs: object) -> None:
+    # A failed ack (`Too many connections`) keeps the task's prefetch slot taken and redelivers it later.
+    conf.broker_transport_options = {**conf.broker_transport_options,
+                                     "max_connections": broker_pool_size((options or {}).get("concurrency"))}
 
 
 @signals.worker_ready.connect(weak=False)

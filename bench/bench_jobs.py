@@ -1,235 +1,207 @@
-"""Benchmark of the completion pipeline against the fake OpenAI server at a fixed token rate.
+"""Benchmark of the completion pipeline side by side with the vendor called directly, in one run.
 
-(a) time to first token and total time, POST /api/chat → WebSocket, against calling the fake server
-    directly with the same SDK: the overhead the pipeline adds at p50/p95/p99;
-(b) submissions per second accepted (202) for --duration seconds;
-(c) concurrent streams one worker process carries at 20 tokens/s before the p99 token delay
-    (client receive time − the fake server's send time, carried in each token) exceeds 100 ms.
+A private stack (one gunicorn gevent process, one Celery gevent worker process, PostgreSQL, Redis)
+and the fake OpenAI server (its own process, 20 tokens/s, each token carrying its send time):
 
-Prints a table. Run: `.venv/bin/python bench/bench_jobs.py [--quick]`.
+- burst: 300 `POST /api/chat` at once with the Procfile's default worker concurrency, each followed
+  over its WebSocket: refused submissions, re-runs (`restarted`), wrong token counts, and
+  `Too many connections` in the worker's log;
+- (a) time to first token, the direct SDK call and `POST /api/chat` → WebSocket taking turns;
+- (b) `POST /api/chat` → 202 latency one at a time, then accepted/s from 32 concurrent clients;
+- (c) the stream ladder: at each size, N direct streams then N pipeline streams, token delay
+  p50/p99 in the steady window, errors, and CPU per token per process from /proc/<pid>/stat.
+
+The client is asyncio (aiohttp, AsyncOpenAI) in processes of at most --per-client streams, and
+reports its own event-loop lag. Run: `.venv/bin/python bench/bench_jobs.py [--quick]`.
 """
 from __future__ import annotations
 
-from gevent import monkey
-
-# The client side runs on greenlets: hundreds of OS threads queueing for the GIL would stamp
-# tokens late and measure the benchmark client instead of the system.
-monkey.patch_all()
-
-import argparse  # noqa: E402
-import json
+import argparse
+import math
 import os
 import platform
+import re
 import subprocess
 import sys
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import httpx
-import websocket
+import redis
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import jobs_client as jc  # noqa: E402
 from bench.common import pct, register  # noqa: E402
-from bench.stack import BenchStack  # noqa: E402
+from bench.proc_cpu import children, snapshot  # noqa: E402
+from bench.stack import REDIS_URL, BenchStack  # noqa: E402
 from tests.support import BIN, free_port, wait_http_ok  # noqa: E402
 
+STEADY = 5.0  # seconds of steady state measured at each ladder step
+Row = tuple[str, ...]
 
-def stream_job(base: str, job_id: str, token: str, on_token=None) -> tuple[float | None, float]:
-    """Returns (time of first token, time of terminal event), both time.perf_counter()."""
-    ws = websocket.create_connection(base.replace("http", "ws", 1) + f"/ws/jobs/{job_id}", timeout=120,
-                                     header=[f"Authorization: Bearer {token}"])
-    first = None
+
+def procfile_concurrency() -> int:
+    return int(re.search(r"CELERY_CONCURRENCY:-(\d+)", (ROOT / "Procfile").read_text()).group(1))
+
+
+def ms(values: list[float], p: float) -> str:
+    return f"{pct(values, p):.1f}"
+
+
+def errors_text(tally: jc.Tally) -> str:
+    return ", ".join(f"{k}: {v}" for k, v in sorted(tally.errors.items())) or "0"
+
+
+# ------------------------------------------------------------------ burst
+
+def burst(stack: BenchStack, base: str, token: str, n: int = 300) -> list[Row]:
+    concurrency = procfile_concurrency()
+    worker = stack.start_worker("burst", concurrency=concurrency)
     try:
-        while True:
-            event = json.loads(ws.recv())
-            now = time.perf_counter()
-            if event["type"] == "token":
-                if first is None:
-                    first = now
-                if on_token is not None:
-                    on_token(event["text"], time.time())
-            if event["type"] in ("completed", "failed", "cancelled"):
-                return first, now
+        tally = jc.run_burst(base, token, n, tokens=20)
     finally:
-        ws.close()
+        worker.stop()
+    log = worker.log_path.read_text(errors="replace")
+    return [("burst", f"{n} at once, worker -c {concurrency}", f"{tally.streams}/{n} streamed",
+             f"errors {errors_text(tally)}", f"`Too many connections` in log: {log.count('Too many connections')}")]
 
 
-# ------------------------------------------------------------------ (a) overhead
+# ------------------------------------------------------------------ (a), (b)
 
-def measure_direct(fake_url: str, n: int, tokens: int) -> tuple[list[float], list[float]]:
-    from openai import OpenAI
-
-    client = OpenAI(api_key="bench", base_url=fake_url + "/v1", max_retries=0)
-    ttft, total = [], []
-    for i in range(n):
-        t0 = time.perf_counter()
-        first = None
-        stream = client.chat.completions.create(model="gpt-4o-mini", stream=True, messages=[
-            {"role": "user", "content": f"[fake:tokens={tokens}] direct {i}"}])
-        for chunk in stream:
-            if first is None and chunk.choices and chunk.choices[0].delta.content:
-                first = time.perf_counter()
-        total.append(time.perf_counter() - t0)
-        ttft.append(first - t0)
-    return ttft, total
+def ttft(fake_v1: str, base: str, token: str, rounds: int) -> list[Row]:
+    jc.run_ttft(fake_v1, base, token, 3, 5)  # warm both paths
+    direct, piped = jc.run_ttft(fake_v1, base, token, rounds, 5)
+    rows = []
+    for p in (50, 95, 99):
+        d, q = pct(direct.ttft_ms, p), pct(piped.ttft_ms, p)
+        rows.append(("(a) TTFT", f"p{p}", f"direct {d:.1f} ms", f"pipeline {q:.1f} ms", f"added {q - d:.1f} ms",
+                     f"ratio {q / d:.2f}"))
+    rows.append(("(a) errors", f"{rounds} rounds", f"direct {errors_text(direct)}", f"pipeline {errors_text(piped)}"))
+    return rows
 
 
-def measure_pipeline(base: str, user: dict, n: int, tokens: int) -> tuple[list[float], list[float]]:
-    ttft, total = [], []
+def submissions(base: str, token: str, seconds: float) -> list[Row]:
+    jc.run_submissions(base, token, 1, 1.0)  # warm
+    lat, ok, bad, _ = jc.run_submissions(base, token, 1, min(seconds, 5.0))
+    rows = [("(b) POST /api/chat → 202, one at a time", f"p50 {ms(lat, 50)} ms", f"p99 {ms(lat, 99)} ms",
+             f"{ok} accepted, {bad} refused")]
+    lat, ok, bad, elapsed = jc.run_submissions(base, token, 32, seconds)
+    rows.append(("(b) 32 concurrent clients", f"{ok / elapsed:.0f} accepted/s", f"p50 {ms(lat, 50)} ms",
+                 f"p99 {ms(lat, 99)} ms", f"{bad} refused"))
+    drain(base, token)
+    return rows
+
+
+def drain(base: str, token: str, timeout: float = 300) -> None:
+    """Wait until the worker ran every job submitted so far, so the next measure starts on an idle stack."""
+    headers = {"Authorization": f"Bearer {token}"}
+    deadline = time.time() + timeout
     with httpx.Client(base_url=base, timeout=30) as api:
-        for i in range(n):
-            t0 = time.perf_counter()
-            r = api.post("/api/chat", headers=user["headers"], json={
-                "provider": "openai", "model": "gpt-4o-mini",
-                "messages": [{"role": "user", "content": f"[fake:tokens={tokens}] pipeline {i}"}]})
-            r.raise_for_status()
-            first, end = stream_job(base, r.json()["id"], user["token"])
-            ttft.append(first - t0)
-            total.append(end - t0)
-    return ttft, total
+        while time.time() < deadline:
+            left = sum(api.get("/api/jobs", params={"status": status, "page_size": 1}, headers=headers).json()["total"]
+                       for status in ("queued", "running"))
+            if left == 0:
+                return
+            time.sleep(1)
 
 
-# ------------------------------------------------------------------ (b) submissions/s
+# ------------------------------------------------------------------ (c) ladder
 
-def measure_submissions(base: str, user: dict, seconds: float, clients: int) -> tuple[int, int, float]:
-    ok = errors = 0
-    lock = threading.Lock()
-    deadline = time.perf_counter() + seconds
-
-    def loop() -> None:
-        nonlocal ok, errors
-        with httpx.Client(base_url=base, timeout=30) as api:
-            while time.perf_counter() < deadline:
-                r = api.post("/api/chat", headers=user["headers"], json={
-                    "provider": "demo", "messages": [{"role": "user", "content": "[demo:tokens=1] s"}]})
-                with lock:
-                    if r.status_code == 202:
-                        ok += 1
-                    else:
-                        errors += 1
-
-    t0 = time.perf_counter()
-    threads = [threading.Thread(target=loop) for _ in range(clients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return ok, errors, time.perf_counter() - t0
+def level(pool: ProcessPoolExecutor, clients: int, path: str, url: str, token: str, n: int,
+          pids: dict[str, list[int]]) -> tuple[jc.Tally, dict[str, float]]:
+    ramp = max(2.0, n / 40)  # arrivals at 40/s: the stream ladder measures streams, not a submission burst
+    start = time.time() + 1.5
+    window = (start + ramp + 1.0, start + ramp + 1.0 + STEADY)
+    tokens = int((ramp + 1.0 + STEADY + 1.0) * 20)
+    share = [n // clients + (1 if i < n % clients else 0) for i in range(clients)]
+    plans = [jc.Plan(path, url, token, k, tokens, start, ramp, window, sum(share[:i]))
+             for i, k in enumerate(share) if k]
+    futures = [pool.submit(jc.run_plan, plan) for plan in plans]
+    time.sleep(max(0.0, window[0] - time.time()))
+    before = snapshot(pids)
+    time.sleep(max(0.0, window[1] - time.time()))
+    after = snapshot(pids)
+    tally = jc.Tally()
+    for f in futures:
+        tally.merge(f.result())
+    return tally, {name: after[name] - before[name] for name in pids}
 
 
-# ------------------------------------------------------------------ (c) concurrent streams
+def ladder_row(path: str, n: int, tally: jc.Tally, cpu: dict[str, float]) -> Row:
+    per = max(1, tally.window_tokens)
+    cost = {k: v / per * 1e6 for k, v in cpu.items()}
+    server = cost["web"] + cost["worker"] + cost["redis"] if path == "pipeline" else 0.0
+    parts = " ".join(f"{k} {v:.0f}" for k, v in cost.items())
+    return (f"(c) {path}", f"{n} streams", f"delay p50 {ms(tally.delays_ms, 50)} / p99 {ms(tally.delays_ms, 99)} ms",
+            f"TTFT p50 {ms(tally.ttft_ms, 50)} ms", f"{tally.streams}/{n} ok, errors {errors_text(tally)}",
+            f"server µs/token {server:.0f}" if path == "pipeline" else "server µs/token —",
+            f"µs/token: {parts}", f"client loop lag p99 {ms(tally.loop_lag_ms, 99)} ms")
 
-def measure_streams(base: str, user: dict, n: int, tokens: int, ramp: float) -> tuple[float, float, int]:
-    """n clients each submit a job and follow it; return (p50, p99 token delay in ms, streams).
 
-    Clients arrive evenly over `ramp` seconds; delays are taken in the steady state, once all n
-    streams run at once (tokens sent from ramp + 1 s on). The delay of a token is the client's
-    receive time minus the fake vendor's send time, which the token carries.
-    """
-    delays: list[float] = []
-    lock = threading.Lock()
-    t0 = time.time()
-    steady_from = t0 + ramp + 1.0
+def ladder(fake_v1: str, base: str, token: str, levels: list[int], per_client: int,
+           server_pids: dict[str, list[int]]) -> list[Row]:
+    clients = max(1, math.ceil(max(levels) / per_client))
+    rows: list[Row] = []
+    with ProcessPoolExecutor(clients) as pool:
+        list(pool.map(time.sleep, [0.1] * clients))  # start every client process before measuring
+        pids = {**server_pids, "client": [p.pid for p in pool._processes.values()]}
+        for n in levels:
+            used = max(1, math.ceil(n / per_client))
+            for path, url in (("direct", fake_v1), ("pipeline", base)):
+                tally, cpu = level(pool, used, path, url, token, n, pids)
+                rows.append(ladder_row(path, n, tally, cpu))
+                print(" | ".join(rows[-1]), flush=True)
+    return rows
 
-    def one(i: int) -> bool:
-        time.sleep(i * ramp / n)
-        with httpx.Client(base_url=base, timeout=60) as api:
-            r = api.post("/api/chat", headers=user["headers"], json={
-                "provider": "openai", "model": "gpt-4o-mini",
-                "messages": [{"role": "user", "content": f"[fake:tokens={tokens}][fake:timestamps] s{i}"}]})
-            r.raise_for_status()
-        mine: list[float] = []
 
-        def on_token(text: str, received: float) -> None:
-            sent = float(text.strip())
-            if sent >= steady_from:
-                mine.append((received - sent) * 1000)
-
-        first, _end = stream_job(base, r.json()["id"], user["token"], on_token)
-        with lock:
-            delays.extend(mine)
-        return first is not None
-
-    with ThreadPoolExecutor(max_workers=n) as pool:
-        done = sum(pool.map(one, range(n)))
-    return pct(delays, 50), pct(delays, 99), done
-
+# ------------------------------------------------------------------ main
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
-    ap.add_argument("--duration", type=float, default=30.0)
+    ap.add_argument("--duration", type=float, default=20.0, help="seconds of (b)'s concurrent submissions")
     ap.add_argument("--levels", default="", help="comma-separated stream counts for (c)")
-    ap.add_argument("--only", default="abc", help="which parts to run, e.g. `c`")
+    ap.add_argument("--only", default="xabc", help="which parts to run: x (burst), a, b, c")
+    ap.add_argument("--per-client", type=int, default=150, help="streams per client process")
+    ap.add_argument("--rate-limits", action="store_true", help="keep the HTTP rate limits on (generous budgets)")
     args = ap.parse_args()
-    n_overhead = 20 if args.quick else 100
-    duration = 5.0 if args.quick else args.duration
-    levels = [50, 100] if args.quick else [25, 50, 100, 250, 500, 750, 1000]
-    if args.levels:
-        levels = [int(x) for x in args.levels.split(",")]
+    levels = [int(x) for x in args.levels.split(",")] if args.levels else (
+        [50, 100] if args.quick else [100, 200, 300, 400, 500])
 
     fake_port = free_port()
     fake = subprocess.Popen([str(BIN / "python"), "-m", "tests.fakes.llm_server", "--port", str(fake_port),
                              "--tokens-per-second", "20", "--gevent"], cwd=ROOT)
-    fake_url = f"http://127.0.0.1:{fake_port}"
-    rows: list[tuple[str, str]] = []
+    fake_v1 = f"http://127.0.0.1:{fake_port}/v1"
+    rows: list[Row] = []
     try:
-        wait_http_ok(fake_url + "/v1/models")
-        with BenchStack(OPENAI_API_KEY="bench", OPENAI_BASE_URL=fake_url + "/v1") as stack:
-            base = stack.start_web(workers=2)
-            stack.start_worker("bench", concurrency=1200)
+        wait_http_ok(fake_v1 + "/models")
+        env = {"OPENAI_API_KEY": "bench", "OPENAI_BASE_URL": fake_v1, "DEMO_TOKENS_PER_SECOND": "10",
+               "RATELIMIT_ENABLED": "true" if args.rate_limits else "false"}
+        with BenchStack(**env) as stack:
+            base = stack.start_web(workers=1)
             with httpx.Client(base_url=base, timeout=30) as api:
-                user = register(api, f"bench{int(time.time())}")
-
+                token = register(api, f"bench{int(time.time())}")["token"]
+            if "x" in args.only:
+                rows += burst(stack, base, token)
+            worker = stack.start_worker("bench", concurrency=1000)
+            pids = {"web": children(stack.procs[0].pid), "worker": [worker.pid],
+                    "redis": [int(redis.Redis.from_url(REDIS_URL).info("server")["process_id"])], "fake": [fake.pid]}
             if "a" in args.only:
-                rows += overhead_rows(base, user, fake_url, n_overhead)
+                rows += ttft(fake_v1, base, token, 20 if args.quick else 100)
             if "b" in args.only:
-                ok, errors, elapsed = measure_submissions(base, user, duration, clients=32)
-                rows.append((f"(b) submissions accepted over {elapsed:.0f} s",
-                             f"{ok / elapsed:.0f}/s ({errors} errors)"))
+                rows += submissions(base, token, 5.0 if args.quick else args.duration)
             if "c" in args.only:
-                rows += stream_rows(base, user, levels)
+                rows += ladder(fake_v1, base, token, levels, args.per_client, pids)
     finally:
         fake.terminate()
         fake.wait(10)
-
-    print(f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
-    width = max(len(r[0]) for r in rows)
-    for name, value in rows:
-        print(f"{name.ljust(width)}  {value}")
-
-
-def overhead_rows(base: str, user: dict, fake_url: str, n: int) -> list[tuple[str, str]]:
-    measure_direct(fake_url, 3, 5)  # warm both paths: imports, connection pools
-    measure_pipeline(base, user, 3, 5)
-    d_ttft, d_total = measure_direct(fake_url, n, 5)
-    p_ttft, p_total = measure_pipeline(base, user, n, 5)
-    rows = []
-    for label, direct, piped in (("TTFT", d_ttft, p_ttft), ("total", d_total, p_total)):
-        for p in (50, 95, 99):
-            rows.append((f"(a) {label} p{p}: direct / pipeline / added",
-                         f"{pct(direct, p)*1000:.1f} / {pct(piped, p)*1000:.1f} / "
-                         f"{(pct(piped, p) - pct(direct, p))*1000:.1f} ms"))
-    return rows
-
-
-def stream_rows(base: str, user: dict, levels: list[int]) -> list[tuple[str, str]]:
-    rows = []
-    carried = 0
-    for n in levels:
-        ramp = max(2.0, n / 100)
-        p50, p99, done = measure_streams(base, user, n, tokens=int((ramp + 6) * 20), ramp=ramp)
-        rows.append((f"(c) {n} concurrent streams @20 tok/s (arriving over {ramp:.0f} s): steady token delay p50 / p99",
-                     f"{p50:.1f} / {p99:.1f} ms ({done}/{n} streamed)"))
-        if p99 > 100 or done < n:
-            break
-        carried = n
-    rows.append(("(c) streams one worker process carried with p99 ≤ 100 ms", f"{carried}"))
-    return rows
+    print(f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+          f"{time.strftime('%Y-%m-%d')}")
+    for row in rows:
+        print(" | ".join(row))
 
 
 if __name__ == "__main__":

@@ -2,9 +2,10 @@
 (vLLM, Ollama, llama.cpp, LM Studio) by base URL."""
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import openai
+import orjson
 
 from providers.base import NEVER_CANCELLED, CancelToken, CompletionRequest, StreamChunk, Usage
 from providers.errors import ProviderUnavailableError, map_sdk_error
@@ -38,33 +39,24 @@ class OpenAIProvider:
         return list(self._models)
 
     def stream(self, request: CompletionRequest, cancel: CancelToken = NEVER_CANCELLED) -> Iterator[StreamChunk]:
-        messages = [{"role": m.role, "content": m.content} for m in request.messages]
-        if request.system:
-            messages.insert(0, {"role": "system", "content": request.system})
-        extra = {"stop": list(request.stop)} if request.stop else {}
+        """The SDK sends the request (auth, base URL, status errors); the SSE body is read raw and parsed
+        with orjson: a pydantic object per chunk costs more CPU than everything else a token does."""
         try:
-            stream = self.client.chat.completions.create(
-                model=request.model, messages=messages, temperature=request.temperature,
-                max_tokens=request.max_tokens, stream=True, stream_options={"include_usage": True}, **extra,
-            )
+            response = self._open(request)
         except Exception as exc:
             raise map_sdk_error(openai, exc, self.name, request.model) from exc
-        cancel.on_cancel(stream.close)  # cuts a read that waits on the vendor
-        finish: str | None = None
-        usage: Usage | None = None
+        cancel.on_cancel(response.close)  # cuts a read that waits on the vendor
+        state = _StreamState()
         try:
-            for chunk in stream:
+            for batch in sse_data(response.iter_bytes()):
                 if cancel.cancelled:
                     return
-                if chunk.usage is not None:
-                    usage = Usage(input_tokens=chunk.usage.prompt_tokens or 0,
-                                  output_tokens=chunk.usage.completion_tokens or 0)
-                for choice in chunk.choices or ():
-                    if choice.finish_reason:
-                        finish = choice.finish_reason
-                    text = choice.delta.content if choice.delta else None
-                    if text:
-                        yield StreamChunk(text=text)
+                # Tokens that arrived in one read leave as one chunk (one event downstream).
+                text = "".join(state.take(orjson.loads(data), response) for data in batch if data != b"[DONE]")
+                if text:
+                    yield StreamChunk(text=text)
+                if batch[-1] == b"[DONE]":
+                    break
         except GeneratorExit:
             raise
         except Exception as exc:
@@ -72,10 +64,70 @@ class OpenAIProvider:
                 return
             raise map_sdk_error(openai, exc, self.name, request.model) from exc
         finally:
-            stream.close()
+            response.close()
         if cancel.cancelled:
             return
-        if finish is None:  # the connection ended before the vendor said it was done
+        if state.finish is None:  # the connection ended before the vendor said it was done
             raise ProviderUnavailableError("stream ended before it finished", provider=self.name, model=request.model)
         # Compatible servers may send no usage chunk: usage stays None rather than a guess.
-        yield StreamChunk(usage=usage, finish_reason=finish)
+        yield StreamChunk(usage=state.usage, finish_reason=state.finish)
+
+    def _open(self, request: CompletionRequest):
+        messages = [{"role": m.role, "content": m.content} for m in request.messages]
+        if request.system:
+            messages.insert(0, {"role": "system", "content": request.system})
+        extra = {"stop": list(request.stop)} if request.stop else {}
+        return self.client.chat.completions.with_raw_response.create(
+            model=request.model, messages=messages, temperature=request.temperature,
+            max_tokens=request.max_tokens, stream=True, stream_options={"include_usage": True}, **extra,
+        ).http_response
+
+
+class _StreamState:
+    """What the chunks said besides text: the finish reason and the usage."""
+
+    def __init__(self) -> None:
+        self.finish: str | None = None
+        self.usage: Usage | None = None
+
+    def take(self, chunk: dict, response) -> str:
+        """The text of one chunk; raises the SDK's APIError for an error event inside the stream."""
+        if chunk.get("error"):
+            err = chunk["error"]
+            message = err.get("message") if isinstance(err, dict) else str(err)
+            raise openai.APIError(message or "error in stream", request=response.request, body=err)
+        usage = chunk.get("usage")
+        if usage:
+            self.usage = Usage(input_tokens=usage.get("prompt_tokens") or 0,
+                               output_tokens=usage.get("completion_tokens") or 0)
+        parts = []
+        for choice in chunk.get("choices") or ():
+            if choice.get("finish_reason"):
+                self.finish = choice["finish_reason"]
+            text = (choice.get("delta") or {}).get("content")
+            if text:
+                parts.append(text)
+        return "".join(parts)
+
+
+def sse_data(chunks: Iterable[bytes]) -> Iterator[list[bytes]]:
+    """The `data:` payloads of a server-sent event stream, as bytes (multi-line data joined by \\n),
+    grouped by the network read that completed them."""
+    buffer = b""
+    data: list[bytes] = []
+    for chunk in chunks:
+        buffer += chunk
+        *lines, buffer = buffer.split(b"\n")
+        done: list[bytes] = []
+        for line in lines:
+            line = line.rstrip(b"\r")
+            if not line:
+                if data:
+                    done.append(b"\n".join(data))
+                    data = []
+            elif line.startswith(b"data:"):
+                data.append(line[6:] if line[5:6] == b" " else line[5:])
+        if done:
+            yield done
+    if data:
+        yield [b"\n".join(data)]

@@ -17,9 +17,13 @@ from __future__ import annotations
 
 import json
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+from redis.exceptions import NoScriptError
+
+from realtime.event_batcher import AppendBatcher
 from realtime.redis_store import RedisStore
 
 TERMINAL_EVENTS = frozenset({"completed", "failed", "cancelled"})
@@ -46,7 +50,10 @@ redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], '0-' .. seq, 't', ARGV[2], '
            'e', epoch)
 redis.call('EXPIRE', KEYS[1], ARGV[5])
 redis.call('EXPIRE', KEYS[2], ARGV[5])
-redis.call('PUBLISH', KEYS[5], ARGV[6])
+local wire = '{"jobId":"' .. ARGV[6] .. '","seq":' .. seq .. ',"epoch":"' .. epoch .. '","type":"' .. ARGV[2]
+  .. '","attempt":' .. ARGV[1]
+if ARGV[3] == '{}' then wire = wire .. '}' else wire = wire .. ',' .. string.sub(ARGV[3], 2) end
+redis.call('PUBLISH', KEYS[5], ARGV[6] .. '\\n' .. wire)
 local cancel = redis.call('EXISTS', KEYS[4])
 return {seq, cancel, epoch}
 """
@@ -75,10 +82,22 @@ class JobEvent:
     attempt: int
     data: dict[str, Any]
     epoch: str = ""
+    wire: str = field(default="", compare=False, repr=False)  # its JSON as published, when it came live
 
     @property
     def terminal(self) -> bool:
         return self.type in TERMINAL_EVENTS
+
+    def wire_json(self, job_id: str) -> str:
+        """The event as clients get it, encoded once per process rather than once per socket."""
+        return self.wire or json.dumps(self.to_wire(job_id), separators=(",", ":"))
+
+    @classmethod
+    def from_wire(cls, wire: str) -> "JobEvent":
+        """An event from the JSON its write published (see `_APPEND`)."""
+        d = orjson.loads(wire)
+        return cls(seq=d.pop("seq"), type=d.pop("type"), attempt=d.pop("attempt"), epoch=d.pop("epoch"),
+                   data={k: v for k, v in d.items() if k != "jobId"}, wire=wire)
 
     def to_wire(self, job_id: str) -> dict[str, Any]:
         return {"jobId": job_id, "seq": self.seq, "epoch": self.epoch, "type": self.type, "attempt": self.attempt,
@@ -101,6 +120,7 @@ class JobEventLog:
         self.ttl = ttl
         self._append = store.r.register_script(_APPEND)
         self._claim = store.r.register_script(_CLAIM)
+        self._batcher = AppendBatcher(self._write_batch, self._result)
 
     def _keys(self, job_id: str) -> list[str]:
         k = self.store.key
@@ -114,12 +134,35 @@ class JobEventLog:
                continuing: bool = False, number: int | None = None) -> tuple[int, bool]:
         """Append one event; returns (seq, cancel_requested), seq 0 when event `number` of this
         attempt was already written. Raises StaleAttempt if fenced out, and LogLost when
-        `continuing` (the writer wrote to this log before) but the log is gone."""
-        seq, cancel, _epoch = self._append(
-            keys=self._keys(job_id),
-            args=[attempt, type_, json.dumps(data or {}, separators=(",", ":")), self.max_len, self.ttl, job_id,
-                  secrets.token_hex(6), "1" if continuing else "0", "" if number is None else number],
-        )
+        `continuing` (the writer wrote to this log before) but the log is gone.
+
+        The writes of every job of the process share round trips (`AppendBatcher`)."""
+        args = [attempt, type_, json.dumps(data or {}, separators=(",", ":")), self.max_len, self.ttl, job_id,
+                secrets.token_hex(6), "1" if continuing else "0", "" if number is None else number]
+        return self._batcher.call(self._keys(job_id), args)
+
+    def _write_batch(self, calls: list[tuple[list[str], list]]) -> list[Any]:
+        """One pipeline for many appends: one send and one read for all of them (EVALSHA; the script
+        is loaded again only when Redis lost it, then the refused calls are sent once more)."""
+        replies = self._evalsha_all(calls)
+        again = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+        if again:
+            self.store.r.script_load(_APPEND)
+            for i, reply in zip(again, self._evalsha_all([calls[i] for i in again])):
+                replies[i] = reply
+        return replies
+
+    def _evalsha_all(self, calls: list[tuple[list[str], list]]) -> list[Any]:
+        with self.store.r.pipeline(transaction=False) as pipe:
+            for keys, args in calls:
+                pipe.evalsha(self._append.sha, len(keys), *keys, *args)
+            return pipe.execute(raise_on_error=False)
+
+    @staticmethod
+    def _result(reply: Any, job_id: str) -> tuple[int, bool]:
+        if isinstance(reply, Exception):
+            raise reply
+        seq, cancel, _epoch = reply
         if seq == -1:
             raise StaleAttempt(job_id)
         if seq == -2:

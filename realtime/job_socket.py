@@ -4,8 +4,6 @@ after the terminal event. Authentication, ownership and the Origin check happen 
 handshake, so a refused client gets a plain HTTP error with our envelope."""
 from __future__ import annotations
 
-import json
-
 from flask import Blueprint, current_app, g, request
 
 from metrics import metrics
@@ -37,5 +35,5 @@ def job_socket(ws, job_id: str) -> None:
                 if not ws.connected:
                     return
                 continue
-            ws.send(json.dumps(event.to_wire(job_id), separators=(",", ":")))
+            ws.send(event.wire_json(job_id))
         ws.close(reason=1000, message="job finished")

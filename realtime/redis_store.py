@@ -20,10 +20,9 @@ class RedisStore:
 
     def init(self, settings: Settings) -> "RedisStore":
         # Lazily connecting pool: nothing is dialled until the first command.
-        self.client = redis.Redis.from_url(
-            settings.redis_url, decode_responses=True, health_check_interval=30,
-            socket_connect_timeout=5, socket_timeout=None, retry_on_timeout=True,
-        )
+        self.client = redis.Redis(connection_pool=blocking_pool(
+            settings, decode_responses=True, health_check_interval=30, socket_connect_timeout=5,
+            socket_timeout=None, retry_on_timeout=True))
         self.prefix = settings.redis_key_prefix
         return self
 
@@ -38,6 +37,19 @@ class RedisStore:
     def r(self) -> redis.Redis:
         assert self.client is not None, "RedisStore.init was not called"
         return self.client
+
+
+def blocking_pool(settings: Settings, **options) -> redis.BlockingConnectionPool:
+    """A pool of `REDIS_MAX_CONNECTIONS` that makes a command wait for a free connection.
+
+    redis-py's default pool raises `Too many connections` at its cap (100): hundreds of greenlets
+    each waiting on a reply would then fail jobs and lapse leases. A connection is held only for
+    one round trip (pub/sub subscribers hold one each for good), so a small pool serves a whole
+    process; waiting is bounded by `REDIS_POOL_TIMEOUT`.
+    """
+    return redis.BlockingConnectionPool.from_url(
+        settings.redis_url, max_connections=settings.redis_max_connections,
+        timeout=settings.redis_pool_timeout, **options)
 
 
 def store_of(app=None) -> RedisStore:

@@ -1,21 +1,44 @@
 """Follow a job's events for a client: replay from its last seq, then live, then stop at the end.
 
 One Redis pub/sub subscription per web process (`JobNotifier`) wakes every local follower of a
-job; followers then read the Stream themselves, so a lost wake-up costs at most one poll
-interval, never an event.
+job and hands it the event the wake-up carries (parsed once per process, its JSON reused for
+every socket). A follower reads the Stream only to replay, or when what it was handed does not
+follow on from its cursor (a lost or dropped message, another epoch): a lost wake-up costs at
+most one poll interval, never an event.
 """
 from __future__ import annotations
 
 import logging
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
 from realtime.job_events import JobEvent, JobEventLog, LogState
 
 log = logging.getLogger(__name__)
-POLL_FALLBACK = 1.0  # seconds: re-read the stream even without a wake-up (pub/sub is best effort)
+POLL_FALLBACK = 3.0  # seconds: re-read the stream even without a wake-up (a lost publish; a reconnect wakes all)
+HANDED_MAX = 1000  # live events kept for a follower that has not looked yet; past it, it reads the Stream
+
+
+class Waiter:
+    """One follower's wake-up and the live events handed to it since it last looked."""
+
+    __slots__ = ("event", "events")
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.events: deque[JobEvent] = deque(maxlen=HANDED_MAX)
+
+    def set(self) -> None:
+        self.event.set()
+
+    def clear(self) -> None:
+        self.event.clear()
+
+    def wait(self, timeout: float) -> bool:
+        return self.event.wait(timeout)
 
 
 class JobNotifier:
@@ -23,18 +46,18 @@ class JobNotifier:
 
     def __init__(self, event_log: JobEventLog) -> None:
         self.event_log = event_log
-        self._waiters: dict[str, set[threading.Event]] = {}
+        self._waiters: dict[str, set[Waiter]] = {}
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
-    def register(self, job_id: str) -> threading.Event:
+    def register(self, job_id: str) -> Waiter:
         self._ensure_started()
-        ev = threading.Event()
+        ev = Waiter()
         with self._lock:
             self._waiters.setdefault(job_id, set()).add(ev)
         return ev
 
-    def unregister(self, job_id: str, ev: threading.Event) -> None:
+    def unregister(self, job_id: str, ev: Waiter) -> None:
         with self._lock:
             waiters = self._waiters.get(job_id)
             if waiters is not None:
@@ -61,10 +84,16 @@ class JobNotifier:
                 self._wake_all()
                 time.sleep(0.5)
 
-    def _wake(self, job_id: str) -> None:
+    def _wake(self, message: str) -> None:
+        job_id, _, wire = message.partition("\n")
         with self._lock:
             waiters = list(self._waiters.get(job_id, ()))
+        if not waiters:
+            return
+        event = JobEvent.from_wire(wire) if wire else None
         for ev in waiters:
+            if event is not None:
+                ev.events.append(event)
             ev.set()
 
     def _wake_all(self) -> None:
@@ -110,24 +139,30 @@ def follow(event_log: JobEventLog, notifier: JobNotifier, job_id: str, cursor: C
     wake = notifier.register(job_id)
     try:
         idle_since = time.monotonic()
+        must_read = True  # the Stream first (the replay), and after any wake-up that carried nothing
         while True:
             wake.clear()  # clear before reading: a notification after this read is not lost
-            state = event_log.read_after(job_id, cursor.seq)
-            if _cursor_invalid(cursor, state):
-                yield _reset(state)
-                cursor = Cursor(0, state.epoch)
-                continue
-            if state.epoch is not None and cursor.epoch is None:
-                cursor = Cursor(cursor.seq, state.epoch)
-            for event in state.events:
+            handed = None if must_read else _handed(wake, cursor)
+            must_read = False
+            if handed is None:
+                state = event_log.read_after(job_id, cursor.seq)
+                if _cursor_invalid(cursor, state):
+                    yield _reset(state)
+                    cursor, must_read = Cursor(0, state.epoch), True
+                    continue
+                if state.epoch is not None and cursor.epoch is None:
+                    cursor = Cursor(cursor.seq, state.epoch)
+                handed = state.events
+            for event in handed:
                 cursor = Cursor(event.seq, cursor.epoch)
                 yield event
                 if event.terminal:
                     return
-            if state.events:
+            if handed:
                 idle_since = time.monotonic()
                 continue
-            wake.wait(POLL_FALLBACK)
+            if not wake.wait(POLL_FALLBACK) or not wake.events:
+                must_read = True
             if idle_timeout is not None and time.monotonic() - idle_since >= idle_timeout:
                 idle_since = time.monotonic()
                 final = finished(cursor.seq + 1) if finished is not None else None
@@ -137,3 +172,22 @@ def follow(event_log: JobEventLog, notifier: JobNotifier, job_id: str, cursor: C
                 yield None
     finally:
         notifier.unregister(job_id, wake)
+
+
+def _handed(wake: Waiter, cursor: Cursor) -> list[JobEvent] | None:
+    """The live events handed to this follower that follow on from its cursor without a gap, or None
+    when it must read the Stream: nothing handed yet that is new, a gap, or another epoch."""
+    events = wake.events
+    while events and events[0].epoch == cursor.epoch and events[0].seq <= cursor.seq:
+        events.popleft()  # already replayed from the Stream
+    if not events:
+        return []
+    if events[0].epoch != cursor.epoch or events[0].seq != cursor.seq + 1:
+        events.clear()
+        return None
+    taken = list(events)
+    events.clear()
+    for before, after in zip(taken, taken[1:]):
+        if after.seq != before.seq + 1 or after.epoch != before.epoch:
+            return None
+    return taken

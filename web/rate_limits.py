@@ -17,6 +17,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from extensions.ext_settings import settings as settings_of
 from models.db import db
+from realtime.redis_store import blocking_pool
 from services.api_keys import KEY_PREFIX as API_KEY_PREFIX
 from services.api_keys import user_id_for as api_key_user_id
 from web.v1 import CHAT_ENDPOINTS as V1_CHAT_ENDPOINTS
@@ -83,8 +84,8 @@ def init_app(app: Flask) -> Limiter:
         # One budget per client across the whole API (not per route), on top of the route limits below.
         application_limits=[settings.ratelimit_default],
         storage_uri=settings.redis_url,
-        storage_options={"key_prefix": settings.redis_key_prefix + "ratelimit", "socket_connect_timeout": 2,
-                         "socket_timeout": 2},
+        storage_options={"key_prefix": settings.redis_key_prefix + "ratelimit", "connection_pool": blocking_pool(
+            settings, socket_connect_timeout=2, socket_timeout=2)},
         strategy=settings.ratelimit_strategy,
         headers_enabled=True,
         swallow_errors=True,
@@ -106,6 +107,9 @@ def init_app(app: Flask) -> Limiter:
     wrap("auth.login", limiter.limit(settings.ratelimit_login_ip, key_func=client_ip),
          limiter.limit(settings.ratelimit_login_account, key_func=login_account))
     wrap("auth.register", limiter.limit(settings.ratelimit_register_ip, key_func=client_ip))
+    # The wrapped views hold the limiter weakly, and a disabled one does not register itself on the
+    # app: without this reference it is collected and every limited route fails (RATELIMIT_ENABLED=false).
+    app.extensions["rate_limiter"] = limiter
     return limiter
 
 

@@ -1,8 +1,6 @@
 """`/api/jobs/<id>/events`: a job's events as Server-Sent Events (id = `<epoch>:<seq>`; `Last-Event-ID` honoured)."""
 from __future__ import annotations
 
-import json
-
 from flask import Blueprint, Response, current_app, request, stream_with_context
 
 from extensions.ext_settings import settings
@@ -34,7 +32,7 @@ def job_events(job_id: str, query: EventsQuery):
             if event is None:
                 yield ": keep-alive\n\n"
                 continue
-            data = json.dumps(event.to_wire(job_id), separators=(",", ":"))
+            data = event.wire_json(job_id)
             yield f"id: {event.epoch}:{event.seq}\nevent: {event.type}\ndata: {data}\n\n"
 
     return Response(stream_with_context(generate()), mimetype="text/event-stream",

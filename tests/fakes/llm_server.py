@@ -232,6 +232,7 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 1024  # hundreds of benchmark streams connect within a second or two
 
     def __init__(self, addr: tuple[str, int], tokens_per_second: float, models: list[str]) -> None:
         super().__init__(addr, _Handler)

@@ -15,7 +15,8 @@ from tests.support import Proc, delete_redis_prefix, free_port, gunicorn_argv, w
 
 class PrivateStack:
     def __init__(self, base_env: dict[str, str], log_dir: Path, *, web_workers: int = 2, web_servers: int = 1,
-                 workers: int = 1, start_workers: bool = True, **env: str) -> None:
+                 workers: int = 1, start_workers: bool = True, worker_concurrency: int = 50,
+                 **env: str) -> None:
         self.tag = uuid.uuid4().hex[:8]
         self.metrics_dir = tempfile.mkdtemp(prefix="chat-studio-private-metrics-")
         self.prefix = base_env["REDIS_KEY_PREFIX"] + f"p{self.tag}:"
@@ -24,6 +25,7 @@ class PrivateStack:
         self.log_dir = log_dir
         self.web_workers = web_workers
         self.worker_count = workers
+        self.worker_concurrency = worker_concurrency
         self.start_workers_now = start_workers
         self.web_server_count = web_servers
         self.webs: list[Proc] = []
@@ -49,7 +51,8 @@ class PrivateStack:
 
     def start_workers(self) -> None:
         for i in range(self.worker_count):
-            self.workers.append(Proc(f"worker-{self.tag}-{i}", worker_argv(hostname=f"w{i}-{self.tag}"), self.env,
+            self.workers.append(Proc(f"worker-{self.tag}-{i}", worker_argv(self.worker_concurrency,
+                                                                 hostname=f"w{i}-{self.tag}"), self.env,
                                      self.log_dir).start())
 
     @property

@@ -142,8 +142,8 @@ def test_drop_mid_stream_restarts_and_says_so(fake, which):
     chunks = list(stream_with_retries(provider, req("[fake:tokens=5] d", model_of(provider)), settings(),
                                       on_retry=lambda e, n, out: retries.append(out), sleep=lambda s: None))
     assert retries == [True]
-    texts = [c.text for c in chunks if c.text]
-    assert texts == ["w0 ", "w1 ", "w2 ", "w0 ", "w1 ", "w2 ", "w3 ", "w4 "]
+    # tokens that arrive in one read may leave as one chunk: the text is the contract, not the cuts
+    assert "".join(c.text for c in chunks) == "w0 w1 w2 " + "w0 w1 w2 w3 w4 "
 
 
 def test_closing_the_stream_early_closes_the_connection(fake):

@@ -1,0 +1,65 @@
+"""Group commit for event writes: the appends of every job of a process share Redis round trips.
+
+A job's `append` waits for its own reply, as before, but the writer sends whatever appends are
+waiting as one pipeline, and the appends that arrive while that pipeline is in flight go in the
+next one. One job at a time pays a round trip as before; hundreds pay one round trip per batch
+instead of one each (one send and one read instead of hundreds of system calls). Order within a
+job is kept: a job has at most one append in flight, and a batch is sent in arrival order.
+"""
+from __future__ import annotations
+
+import threading
+from typing import Any, Callable
+
+Write = Callable[[list[tuple[list[str], list]]], list[Any]]
+Result = Callable[[Any, str], tuple[int, bool]]
+
+
+class _Call:
+    __slots__ = ("keys", "args", "done", "reply")
+
+    def __init__(self, keys: list[str], args: list) -> None:
+        self.keys = keys
+        self.args = args
+        self.done = threading.Event()
+        self.reply: Any = None
+
+
+class AppendBatcher:
+    def __init__(self, write: Write, result: Result) -> None:
+        self._write = write
+        self._result = result
+        self._pending: list[_Call] = []
+        self._lock = threading.Lock()
+        self._ready = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def call(self, keys: list[str], args: list) -> tuple[int, bool]:
+        """Queue one append and wait for its reply (args[5] is the job id)."""
+        call = _Call(keys, args)
+        with self._lock:
+            self._pending.append(call)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="event-writer", daemon=True)
+                self._thread.start()
+        self._ready.set()
+        call.done.wait()
+        return self._result(call.reply, str(args[5]))
+
+    def _run(self) -> None:
+        while True:
+            self._ready.wait()
+            self._ready.clear()
+            with self._lock:
+                batch, self._pending = self._pending, []
+            if batch:
+                self._send(batch)
+
+    def _send(self, batch: list[_Call]) -> None:
+        try:
+            replies = self._write([(c.keys, c.args) for c in batch])
+        except Exception as exc:  # the connection failed: every caller sees the error, as a lone call would
+            replies = [exc] * len(batch)
+        for call, reply in zip(batch, replies):
+            call.reply = reply
+            call.done.set()
