@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 
+from settings import Settings
 from tests.clients import assert_gapless, sse_events
 from tests.integration.conftest import register
 from tests.integration.private_stack import PrivateStack
@@ -58,8 +59,10 @@ def _wait_all_finished(api: httpx.Client, headers: dict, timeout: float = 180) -
 
 
 def test_burst_at_procfile_concurrency_runs_every_job_once(stack_env, log_dir):
+    defaults = Settings()  # the production pool sizes, not the small ones of the other test stacks
     with PrivateStack(stack_env, log_dir, web_workers=2, worker_concurrency=procfile_concurrency(),
-                      DEMO_TOKENS_PER_SECOND="10") as stack, httpx.Client(base_url=stack.url, timeout=30) as api:
+                      DEMO_TOKENS_PER_SECOND="10", DB_POOL_SIZE=str(defaults.db_pool_size),
+                      DB_MAX_OVERFLOW=str(defaults.db_max_overflow)) as stack, httpx.Client(base_url=stack.url, timeout=30) as api:
         user = register(api)
         answers = _submit_all(stack.url, user["headers"])
         statuses = [r.status_code for r in answers]
