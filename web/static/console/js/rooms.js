@@ -7,7 +7,7 @@ import { $, el, clear, flash, fmtTime } from "./dom.js";
 let room = null; // { id, ws, left }
 let personal = null;
 const seen = new Set();
-const pending = new Map(); // our message_id -> { content, to }
+const pending = new Map(); // our messageId -> { content, to }
 const names = new Map(); // user id -> username
 let counter = 0;
 
@@ -39,15 +39,15 @@ function receive(ws, frame) {
     if (seen.has(frame.id)) return;
     seen.add(frame.id);
     if (frame.type === "private_message") show(frame.id, nameOf(frame.from), frame.content, frame.timestamp, "(private)");
-    else if (room && frame.room_id === room.id) show(frame.id, nameOf(frame.user_id), frame.content, frame.timestamp);
+    else if (room && frame.roomId === room.id) show(frame.id, nameOf(frame.userId), frame.content, frame.timestamp);
   } else if (frame.type === "message_sent") {
-    const mine = pending.get(frame.message_id);
-    pending.delete(frame.message_id);
+    const mine = pending.get(frame.messageId);
+    pending.delete(frame.messageId);
     if (!mine || seen.has(frame.id)) return;
     seen.add(frame.id);
     show(frame.id, "you", mine.content, frame.timestamp, mine.to ? `(private to ${nameOf(mine.to)})` : "");
   } else if (frame.type === "user_joined" || frame.type === "user_left") {
-    if (room && frame.room_id === room.id) loadMembers();
+    if (room && frame.roomId === room.id) loadMembers();
   } else if (frame.type === "error") {
     flash(`${frame.code}: ${frame.message}`, "error");
   }
@@ -84,7 +84,7 @@ async function loadHistory(id) {
     for (const m of data.messages || []) {
       if (seen.has(m.id)) continue;
       seen.add(m.id);
-      show(m.id, nameOf(m.user_id || m.userId), m.content, m.timestamp);
+      show(m.id, nameOf(m.userId), m.content, m.timestamp);
     }
   } catch (err) {
     flash(err.message, "error");
@@ -160,8 +160,8 @@ function send(event) {
   counter += 1;
   const messageId = `console-${Date.now().toString(36)}-${counter}`;
   pending.set(messageId, { content, to });
-  ws.send(JSON.stringify(to ? { type: "private", to, content, message_id: messageId }
-    : { type: "chat", content, message_id: messageId }));
+  ws.send(JSON.stringify(to ? { type: "private", to, content, messageId }
+    : { type: "chat", content, messageId }));
   $("room-text").value = "";
 }
 
