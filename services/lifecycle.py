@@ -1,5 +1,5 @@
-"""The one job lifecycle: statuses and their event names, claim, lease, fence, conditional finish,
-the terminal event, cancel, and the registry of job kinds the reconciler reads.
+"""The one job lifecycle: commit-then-enqueue, claim, lease, fence, conditional finish, the terminal
+event and cancel (the statuses, their event names and the job kinds are in `job_status.py`).
 
 Exactly-once answers on an at-least-once queue: a delivery first claims the job row (attempt
 number + a Redis lease), event writes are fenced by that attempt, and the final write is
@@ -121,12 +121,19 @@ def finish(s: Session, job: Job, attempt: int, status: JobStatus, result: dict |
         update(Job).where(Job.id == job.id, Job.attempts == attempt, Job.status.in_(UNFINISHED))
         .values(status=status, result=result, error=error, finished_at=ts, updated_at=ts))
     done = res.rowcount == 1
-    kind = KINDS.get(job.kind)
-    if done and (kind is None or kind.reports_to_plugins):
-        plugin_events.job_finished(s, job, status, result, error)
     if done:
-        webhooks.record_job_end(s, job, status, result)  # the outbox: same transaction as the final write
+        kind = KINDS.get(job.kind)
+        _record_end(s, job, status, result, error, plugins=kind is None or kind.reports_to_plugins)
     return done
+
+
+def _record_end(s: Session, job: Job, status: JobStatus, result: dict | None, error: dict | None, *,
+                plugins: bool) -> None:
+    """What a job's end owes others, in the transaction of its final write: the plugin event and the
+    webhook outbox rows."""
+    if plugins:
+        plugin_events.job_finished(s, job, status, result, error)
+    webhooks.record_job_end(s, job, status, result)
 
 
 def publish_terminal(job: Job, attempt: int, status: JobStatus, result: dict | None, error: dict | None) -> None:
@@ -149,8 +156,7 @@ def cancel(job: Job) -> None:
         .values(status=JobStatus.CANCELLED, cancel_requested=True, finished_at=ts, updated_at=ts)
     ).rowcount == 1
     if cancelled_queued:
-        plugin_events.job_finished(s, job, JobStatus.CANCELLED, None, None)
-        webhooks.record_job_end(s, job, JobStatus.CANCELLED, None)
+        _record_end(s, job, JobStatus.CANCELLED, None, None, plugins=True)
     else:
         s.execute(update(Job).where(Job.id == job.id).values(cancel_requested=True, updated_at=ts))
     s.commit()
