@@ -15,7 +15,7 @@ import pytest
 from tests.integration.conftest import Stack, register, stack_with
 from tests.integration.v1_fixtures import client, new_key, poll
 from tests.integration.webhook_receiver import Receiver
-from tests.support import free_port
+from tests.support import create_migrated_database, drop_database, free_port
 
 ALLOW = {"WEBHOOK_ALLOWED_NETWORKS": "127.0.0.1/32", "WEBHOOK_READ_TIMEOUT": "1", "WEBHOOK_CONNECT_TIMEOUT": "1",
          "WEBHOOK_BACKOFF_INITIAL": "0.2", "WEBHOOK_BACKOFF_MAX": "1", "WEBHOOK_SWEEP_INTERVAL": "0.3",
@@ -24,8 +24,18 @@ ALLOW = {"WEBHOOK_ALLOWED_NETWORKS": "127.0.0.1/32", "WEBHOOK_READ_TIMEOUT": "1"
 
 
 @pytest.fixture(scope="module")
-def hooks(stack_env: dict[str, str], redis_prefix: str, log_dir: Path):
-    with Stack("hooks", stack_with(stack_env, redis_prefix, "hooks", **ALLOW), log_dir) as stack:
+def hooks_database(pg_admin_url: str, run_id: str):
+    """A database of its own: every stack's worker sweeps the pending deliveries of the database it reads,
+    and the run's other stacks do not allow loopback receivers, so they would refuse these deliveries."""
+    name = f"chat_test_{run_id}_hooks"
+    yield create_migrated_database(pg_admin_url, name)
+    drop_database(pg_admin_url, name)
+
+
+@pytest.fixture(scope="module")
+def hooks(stack_env: dict[str, str], redis_prefix: str, log_dir: Path, hooks_database: str):
+    env = stack_with(stack_env, redis_prefix, "hooks", DATABASE_URL=hooks_database, **ALLOW)
+    with Stack("hooks", env, log_dir) as stack:
         yield stack
 
 
