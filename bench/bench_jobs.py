@@ -1,4 +1,5 @@
-"""Benchmark of the completion pipeline side by side with the vendor called directly, in one run.
+"""Benchmark of the completion pipeline side by side with the vendor called directly (and with the
+LiteLLM proxy, when installed from bench/requirements-peer.txt), in one run.
 
 A private stack (one gunicorn gevent process, one Celery gevent worker process, PostgreSQL, Redis)
 and the fake OpenAI server (its own process, 20 tokens/s, each token carrying its send time):
@@ -6,10 +7,12 @@ and the fake OpenAI server (its own process, 20 tokens/s, each token carrying it
 - burst: 300 `POST /api/chat` at once with the Procfile's default worker concurrency, each followed
   over its WebSocket: refused submissions, re-runs (`restarted`), wrong token counts, and
   `Too many connections` in the worker's log;
-- (a) time to first token, the direct SDK call and `POST /api/chat` → WebSocket taking turns;
+- (a) time to first token: the direct SDK call, the SDK through the proxy and `POST /api/chat` →
+  WebSocket taking turns one request at a time;
 - (b) `POST /api/chat` → 202 latency one at a time, then accepted/s from 32 concurrent clients;
-- (c) the stream ladder: at each size, N direct streams then N pipeline streams, token delay
-  p50/p99 in the steady window, errors, and CPU per token per process from /proc/<pid>/stat.
+- (c) the stream ladder: at each size the paths take turns (direct, proxy, pipeline, direct, …
+  `--rounds` times), N streams each: token delay p50/p99 in the steady window, errors, and CPU per
+  token per process from /proc/<pid>/stat.
 
 The client is asyncio (aiohttp, AsyncOpenAI) in processes of at most --per-client streams, and
 reports its own event-loop lag. Run: `.venv/bin/python bench/bench_jobs.py [--quick]`.
@@ -17,6 +20,7 @@ reports its own event-loop lag. Run: `.venv/bin/python bench/bench_jobs.py [--qu
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import platform
@@ -35,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench import jobs_client as jc  # noqa: E402
 from bench.common import pct, register  # noqa: E402
+from bench.litellm_peer import DEFAULT_EXECUTABLE, LiteLLMProxy  # noqa: E402
 from bench.proc_cpu import children, snapshot  # noqa: E402
 from bench.stack import REDIS_URL, BenchStack  # noqa: E402
 from tests.support import BIN, free_port, wait_http_ok  # noqa: E402
@@ -71,15 +76,17 @@ def burst(stack: BenchStack, base: str, token: str, n: int = 300) -> list[Row]:
 
 # ------------------------------------------------------------------ (a), (b)
 
-def ttft(fake_v1: str, base: str, token: str, rounds: int) -> list[Row]:
-    jc.run_ttft(fake_v1, base, token, 3, 5)  # warm both paths
-    direct, piped = jc.run_ttft(fake_v1, base, token, rounds, 5)
+def ttft(routes: list[jc.Route], rounds: int) -> list[Row]:
+    jc.run_ttft(routes, 3, 5)  # warm every path
+    tallies = jc.run_ttft(routes, rounds, 5)
+    direct = tallies["direct"]
     rows = []
-    for p in (50, 95, 99):
-        d, q = pct(direct.ttft_ms, p), pct(piped.ttft_ms, p)
-        rows.append(("(a) TTFT", f"p{p}", f"direct {d:.1f} ms", f"pipeline {q:.1f} ms", f"added {q - d:.1f} ms",
-                     f"ratio {q / d:.2f}"))
-    rows.append(("(a) errors", f"{rounds} rounds", f"direct {errors_text(direct)}", f"pipeline {errors_text(piped)}"))
+    for name, tally in tallies.items():
+        for p in (50, 95, 99):
+            d, q = pct(direct.ttft_ms, p), pct(tally.ttft_ms, p)
+            added = "" if name == "direct" else f"added {q - d:.1f} ms, ratio {q / d:.2f}"
+            rows.append(("(a) TTFT", name, f"p{p} {q:.1f} ms", added))
+        rows.append(("(a) errors", name, f"{rounds} rounds", errors_text(tally)))
     return rows
 
 
@@ -110,14 +117,14 @@ def drain(base: str, token: str, timeout: float = 300) -> None:
 
 # ------------------------------------------------------------------ (c) ladder
 
-def level(pool: ProcessPoolExecutor, clients: int, path: str, url: str, token: str, n: int,
+def level(pool: ProcessPoolExecutor, clients: int, route: jc.Route, n: int,
           pids: dict[str, list[int]]) -> tuple[jc.Tally, dict[str, float]]:
     ramp = max(2.0, n / 40)  # arrivals at 40/s: the stream ladder measures streams, not a submission burst
     start = time.time() + 1.5
     window = (start + ramp + 1.0, start + ramp + 1.0 + STEADY)
     tokens = int((ramp + 1.0 + STEADY + 1.0) * 20)
     share = [n // clients + (1 if i < n % clients else 0) for i in range(clients)]
-    plans = [jc.Plan(path, url, token, k, tokens, start, ramp, window, sum(share[:i]))
+    plans = [jc.Plan(route.name, route.base, route.token, k, tokens, start, ramp, window, sum(share[:i]))
              for i, k in enumerate(share) if k]
     futures = [pool.submit(jc.run_plan, plan) for plan in plans]
     time.sleep(max(0.0, window[0] - time.time()))
@@ -130,19 +137,25 @@ def level(pool: ProcessPoolExecutor, clients: int, path: str, url: str, token: s
     return tally, {name: after[name] - before[name] for name in pids}
 
 
-def ladder_row(path: str, n: int, tally: jc.Tally, cpu: dict[str, float]) -> Row:
+SERVER = {"pipeline": ("web", "worker", "redis"), "litellm": ("litellm",), "direct": ()}
+
+
+def ladder_row(path: str, n: int, rounds: int, tally: jc.Tally, cpu: dict[str, float]) -> Row:
     per = max(1, tally.window_tokens)
     cost = {k: v / per * 1e6 for k, v in cpu.items()}
-    server = cost["web"] + cost["worker"] + cost["redis"] if path == "pipeline" else 0.0
+    server = sum(cost[k] for k in SERVER[path] if k in cost)
     parts = " ".join(f"{k} {v:.0f}" for k, v in cost.items())
-    return (f"(c) {path}", f"{n} streams", f"delay p50 {ms(tally.delays_ms, 50)} / p99 {ms(tally.delays_ms, 99)} ms",
-            f"TTFT p50 {ms(tally.ttft_ms, 50)} ms", f"{tally.streams}/{n} ok, errors {errors_text(tally)}",
-            f"server µs/token {server:.0f}" if path == "pipeline" else "server µs/token —",
+    return (f"(c) {path}", f"{n} streams × {rounds}",
+            f"delay p50 {ms(tally.delays_ms, 50)} / p99 {ms(tally.delays_ms, 99)} ms",
+            f"TTFT p50 {ms(tally.ttft_ms, 50)} ms", f"{tally.streams}/{n * rounds} ok, errors {errors_text(tally)}",
+            f"server µs/token {server:.0f}" if SERVER[path] else "server µs/token —",
             f"µs/token: {parts}", f"client loop lag p99 {ms(tally.loop_lag_ms, 99)} ms")
 
 
-def ladder(fake_v1: str, base: str, token: str, levels: list[int], per_client: int,
+def ladder(routes: list[jc.Route], levels: list[int], rounds: int, per_client: int,
            server_pids: dict[str, list[int]]) -> list[Row]:
+    """At each size the paths take turns (A, B, C, A, B, C …) `rounds` times; each path's rounds are
+    pooled, so noise of the shared machine falls on every path alike."""
     clients = max(1, math.ceil(max(levels) / per_client))
     rows: list[Row] = []
     with ProcessPoolExecutor(clients) as pool:
@@ -150,54 +163,72 @@ def ladder(fake_v1: str, base: str, token: str, levels: list[int], per_client: i
         pids = {**server_pids, "client": [p.pid for p in pool._processes.values()]}
         for n in levels:
             used = max(1, math.ceil(n / per_client))
-            for path, url in (("direct", fake_v1), ("pipeline", base)):
-                tally, cpu = level(pool, used, path, url, token, n, pids)
-                rows.append(ladder_row(path, n, tally, cpu))
+            pooled = {r.name: (jc.Tally(), dict.fromkeys(pids, 0.0)) for r in routes}
+            for _ in range(rounds):
+                for route in routes:
+                    tally, cpu = level(pool, used, route, n, pids)
+                    pooled[route.name][0].merge(tally)
+                    for k, v in cpu.items():
+                        pooled[route.name][1][k] += v
+            for name, (tally, cpu) in pooled.items():
+                rows.append(ladder_row(name, n, rounds, tally, cpu))
                 print(" | ".join(rows[-1]), flush=True)
     return rows
 
 
 # ------------------------------------------------------------------ main
 
-def main() -> None:
+def arguments() -> argparse.Namespace:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     ap.add_argument("--duration", type=float, default=20.0, help="seconds of (b)'s concurrent submissions")
     ap.add_argument("--levels", default="", help="comma-separated stream counts for (c)")
+    ap.add_argument("--rounds", type=int, default=2, help="turns of each path at each size of (c)")
     ap.add_argument("--only", default="xabc", help="which parts to run: x (burst), a, b, c")
     ap.add_argument("--per-client", type=int, default=150, help="streams per client process")
     ap.add_argument("--rate-limits", action="store_true", help="keep the HTTP rate limits on (generous budgets)")
-    args = ap.parse_args()
+    ap.add_argument("--litellm", type=Path, default=DEFAULT_EXECUTABLE,
+                    help="the LiteLLM proxy's `litellm` executable (a third path when it exists)")
+    return ap.parse_args()
+
+
+def main() -> None:
+    args = arguments()
     levels = [int(x) for x in args.levels.split(",")] if args.levels else (
         [50, 100] if args.quick else [100, 200, 300, 400, 500])
-
     fake_port = free_port()
     fake = subprocess.Popen([str(BIN / "python"), "-m", "tests.fakes.llm_server", "--port", str(fake_port),
                              "--tokens-per-second", "20", "--gevent"], cwd=ROOT)
     fake_v1 = f"http://127.0.0.1:{fake_port}/v1"
     rows: list[Row] = []
-    try:
+    with contextlib.ExitStack() as running:
+        running.callback(lambda: (fake.terminate(), fake.wait(10)))
         wait_http_ok(fake_v1 + "/models")
         env = {"OPENAI_API_KEY": "bench", "OPENAI_BASE_URL": fake_v1, "DEMO_TOKENS_PER_SECOND": "10",
                "RATELIMIT_ENABLED": "true" if args.rate_limits else "false"}
-        with BenchStack(**env) as stack:
-            base = stack.start_web(workers=1)
-            with httpx.Client(base_url=base, timeout=30) as api:
-                token = register(api, f"bench{int(time.time())}")["token"]
-            if "x" in args.only:
-                rows += burst(stack, base, token)
-            worker = stack.start_worker("bench", concurrency=1000)
-            pids = {"web": children(stack.procs[0].pid), "worker": [worker.pid],
-                    "redis": [int(redis.Redis.from_url(REDIS_URL).info("server")["process_id"])], "fake": [fake.pid]}
-            if "a" in args.only:
-                rows += ttft(fake_v1, base, token, 20 if args.quick else 100)
-            if "b" in args.only:
-                rows += submissions(base, token, 5.0 if args.quick else args.duration)
-            if "c" in args.only:
-                rows += ladder(fake_v1, base, token, levels, args.per_client, pids)
-    finally:
-        fake.terminate()
-        fake.wait(10)
+        stack = running.enter_context(BenchStack(**env))
+        base = stack.start_web(workers=1)
+        with httpx.Client(base_url=base, timeout=30) as api:
+            token = register(api, f"bench{int(time.time())}")["token"]
+        if "x" in args.only:
+            rows += burst(stack, base, token)
+        worker = stack.start_worker("bench", concurrency=1000)
+        pids = {"web": children(stack.procs[0].pid), "worker": [worker.pid],
+                "redis": [int(redis.Redis.from_url(REDIS_URL).info("server")["process_id"])], "fake": [fake.pid]}
+        routes = [jc.Route("direct", fake_v1, "bench")]
+        if args.litellm.exists():
+            proxy = running.enter_context(LiteLLMProxy(args.litellm, fake_v1))
+            routes.append(jc.Route("litellm", proxy.url, proxy.key))
+            pids["litellm"] = [proxy.proc.pid, *children(proxy.proc.pid)]
+        else:
+            print(f"no LiteLLM proxy at {args.litellm} (bench/requirements-peer.txt): two paths only", flush=True)
+        routes.append(jc.Route("pipeline", base, token))
+        if "a" in args.only:
+            rows += ttft(routes, 20 if args.quick else 100)
+        if "b" in args.only:
+            rows += submissions(base, token, 5.0 if args.quick else args.duration)
+        if "c" in args.only:
+            rows += ladder(routes, levels, args.rounds, args.per_client, pids)
     print(f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
           f"{time.strftime('%Y-%m-%d')}")
     for row in rows:

@@ -1,5 +1,6 @@
 """The benchmark's own client: asyncio (aiohttp for our API and sockets, the openai SDK's AsyncOpenAI
-for the vendor called directly), run in one or more processes so it is never the bottleneck.
+for the vendor called directly and for the LiteLLM proxy), run in one or more processes so it is
+never the bottleneck.
 
 Every token the fake vendor sends carries its send time (`[fake:timestamps]`), so the delay of a
 token is the client's receive time minus that, whichever path carried it. A pipeline event may
@@ -15,6 +16,7 @@ import aiohttp
 import orjson
 
 TERMINAL = ("completed", "failed", "cancelled")
+SDK_PATHS = ("direct", "litellm")  # paths an OpenAI client streams from; "pipeline" is our API
 
 
 @dataclass
@@ -47,9 +49,9 @@ class Tally:
 class Plan:
     """One path at one size: `n` streams starting evenly over `ramp` s from `start_at` (epoch s)."""
 
-    path: str  # "direct" | "pipeline"
-    base: str  # our API (pipeline) or the vendor's /v1 URL (direct)
-    token: str
+    path: str  # "direct" | "litellm" | "pipeline"
+    base: str  # our API (pipeline), the vendor's /v1 URL (direct) or the proxy's (litellm)
+    token: str  # our access token (pipeline) or the API key of the SDK paths
     n: int
     tokens: int
     start_at: float
@@ -69,7 +71,7 @@ def _count(tally: Tally, plan: Plan, text: str, received: float) -> int:
     return len(stamps)
 
 
-async def _direct(plan: Plan, i: int, tally: Tally, client) -> None:
+async def _sdk_stream(plan: Plan, i: int, tally: Tally, client) -> None:
     t0 = time.time()
     got = 0
     stream = await client.chat.completions.create(model="gpt-4o-mini", stream=True, messages=[
@@ -136,7 +138,7 @@ async def _run(plan: Plan) -> Tally:
     tally = Tally()
     from openai import AsyncOpenAI
 
-    client = AsyncOpenAI(api_key="bench", base_url=plan.base, max_retries=0) if plan.path == "direct" else None
+    client = AsyncOpenAI(api_key=plan.token, base_url=plan.base, max_retries=0) if plan.path in SDK_PATHS else None
     conn = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=conn, timeout=aiohttp.ClientTimeout(total=600)) as session:
 
@@ -144,7 +146,7 @@ async def _run(plan: Plan) -> Tally:
             await asyncio.sleep(max(0.0, plan.start_at + k * plan.ramp / max(1, plan.n) - time.time()))
             try:
                 if client is not None:
-                    await _direct(plan, plan.first_index + k, tally, client)
+                    await _sdk_stream(plan, plan.first_index + k, tally, client)
                 else:
                     await _pipeline(plan, plan.first_index + k, tally, session)
                 tally.streams += 1
@@ -208,23 +210,38 @@ def run_burst(base: str, token: str, n: int, tokens: int) -> Tally:
     return asyncio.run(_burst(base, token, n, tokens))
 
 
-async def _ttft(fake_v1: str, base: str, token: str, rounds: int, tokens: int) -> tuple[Tally, Tally]:
-    """Time to first token, the two paths taking turns one request at a time (same noise for both)."""
+@dataclass(frozen=True)
+class Route:
+    """One way to a completion: its name (`direct`, `litellm`, `pipeline`), base URL and key or token."""
+
+    name: str
+    base: str
+    token: str
+
+
+async def _ttft(paths: list[Route], rounds: int, tokens: int) -> dict[str, Tally]:
+    """Time to first token, the paths taking turns one request at a time (the same noise for all)."""
     from openai import AsyncOpenAI
 
-    direct, piped = Tally(), Tally()
+    tallies = {p.name: Tally() for p in paths}
     window = (0.0, 0.0)
-    client = AsyncOpenAI(api_key="bench", base_url=fake_v1, max_retries=0)
+    clients = {p.name: AsyncOpenAI(api_key=p.token, base_url=p.base, max_retries=0) for p in paths
+               if p.name in SDK_PATHS}
     async with aiohttp.ClientSession() as session:
         for i in range(rounds):
-            await _direct(Plan("direct", fake_v1, "", 1, tokens, 0, 0, window), i, direct, client)
-            await _pipeline(Plan("pipeline", base, token, 1, tokens, 0, 0, window), i, piped, session)
-    await client.close()
-    return direct, piped
+            for p in paths:
+                plan = Plan(p.name, p.base, p.token, 1, tokens, 0, 0, window)
+                if p.name in SDK_PATHS:
+                    await _sdk_stream(plan, i, tallies[p.name], clients[p.name])
+                else:
+                    await _pipeline(plan, i, tallies[p.name], session)
+    for client in clients.values():
+        await client.close()
+    return tallies
 
 
-def run_ttft(fake_v1: str, base: str, token: str, rounds: int, tokens: int) -> tuple[Tally, Tally]:
-    return asyncio.run(_ttft(fake_v1, base, token, rounds, tokens))
+def run_ttft(paths: list[Route], rounds: int, tokens: int) -> dict[str, Tally]:
+    return asyncio.run(_ttft(paths, rounds, tokens))
 
 
 async def _submissions(base: str, token: str, clients: int, seconds: float) -> tuple[list[float], int, int, float]:

@@ -126,4 +126,7 @@ def logout_all():
 @jwt_required()
 @endpoint("The current user", tags=TAGS, responses={200: UserOut})
 def me():
-    return wire.user(current_user)
+    user = db.session.get(User, current_user.id)
+    if user is None:
+        raise ApiError(401, "user no longer exists", "unauthorized", headers={"WWW-Authenticate": "Bearer"})
+    return wire.user(user)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
 
@@ -11,8 +12,6 @@ from flask import Flask
 from flask_jwt_extended import JWTManager
 
 from extensions.ext_settings import settings as settings_of
-from models import User
-from models.db import db
 from realtime.socket_auth import REVOKED_MESSAGE, is_revoked, revoke_token
 from web.errors import error_response
 
@@ -53,6 +52,15 @@ def verify_password(stored_hash: str | None, password: str) -> bool:
 jwt = JWTManager()
 
 
+@dataclass(frozen=True)
+class Caller:
+    """`current_user`: who a verified, unrevoked token speaks for. Tokens go to existing users only
+    and users are never deleted, so a request needs no database round trip to know its caller;
+    a view that needs the user's row (`/api/auth/me`) loads it."""
+
+    id: str
+
+
 def init_app(app: Flask) -> None:
     settings = settings_of(app)
     app.config.update(
@@ -69,8 +77,8 @@ def init_app(app: Flask) -> None:
         return is_revoked(payload)
 
     @jwt.user_lookup_loader
-    def _load_user(_header: dict, payload: dict) -> User | None:
-        return db.session.get(User, payload["sub"])
+    def _caller(_header: dict, payload: dict) -> Caller:
+        return Caller(payload["sub"])
 
     def _unauthorized(message: str):
         return error_response(401, "unauthorized", message, headers={"WWW-Authenticate": "Bearer"})
@@ -84,4 +92,4 @@ def init_app(app: Flask) -> None:
     jwt.token_verification_failed_loader(lambda h, p: _unauthorized("token verification failed"))
 
 
-__all__ = ["hash_password", "init_app", "jwt", "password_problems", "revoke_token", "verify_password"]
+__all__ = ["Caller", "hash_password", "init_app", "jwt", "password_problems", "revoke_token", "verify_password"]
