@@ -171,12 +171,18 @@ def ladder(routes: list[jc.Route], levels: list[int], rounds: int, per_client: i
                     for k, v in cpu.items():
                         pooled[route.name][1][k] += v
             for name, (tally, cpu) in pooled.items():
-                rows.append(ladder_row(name, n, rounds, tally, cpu))
-                print(" | ".join(rows[-1]), flush=True)
+                rows += shown([ladder_row(name, n, rounds, tally, cpu)])
     return rows
 
 
 # ------------------------------------------------------------------ main
+
+def shown(rows: list[Row]) -> list[Row]:
+    """Print rows as they are measured (a long run that is cut short keeps what it measured)."""
+    for row in rows:
+        print(" | ".join(row), flush=True)
+    return rows
+
 
 def arguments() -> argparse.Namespace:
     ap = argparse.ArgumentParser()
@@ -211,7 +217,7 @@ def main() -> None:
         with httpx.Client(base_url=base, timeout=30) as api:
             token = register(api, f"bench{int(time.time())}")["token"]
         if "x" in args.only:
-            rows += burst(stack, base, token)
+            rows += shown(burst(stack, base, token))
         worker = stack.start_worker("bench", concurrency=1000)
         pids = {"web": children(stack.procs[0].pid), "worker": [worker.pid],
                 "redis": [int(redis.Redis.from_url(REDIS_URL).info("server")["process_id"])], "fake": [fake.pid]}
@@ -224,9 +230,9 @@ def main() -> None:
             print(f"no LiteLLM proxy at {args.litellm} (bench/requirements-peer.txt): two paths only", flush=True)
         routes.append(jc.Route("pipeline", base, token))
         if "a" in args.only:
-            rows += ttft(routes, 20 if args.quick else 100)
+            rows += shown(ttft(routes, 20 if args.quick else 100))
         if "b" in args.only:
-            rows += submissions(base, token, 5.0 if args.quick else args.duration)
+            rows += shown(submissions(base, token, 5.0 if args.quick else args.duration))
         if "c" in args.only:
             rows += ladder(routes, levels, args.rounds, args.per_client, pids)
     print(f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
