@@ -27,3 +27,11 @@ def child_exit(server, worker):  # noqa: ARG001 - gunicorn hook signature
     from settings import get_settings
 
     mark_process_dead(get_settings(), worker.pid)
+
+
+def post_worker_init(worker):  # noqa: ARG001 - gunicorn hook signature
+    # The app and its imports live as long as the process: move them out of the collector's sight,
+    # so full collections (triggered by request garbage) no longer walk them.
+    import gc
+
+    gc.freeze()

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from flask import Flask
+from flask import Flask, current_app
 from flask_jwt_extended import JWTManager
 
 from extensions.ext_settings import settings as settings_of
@@ -49,7 +50,34 @@ def verify_password(stored_hash: str | None, password: str) -> bool:
         return False
 
 
-jwt = JWTManager()
+class VerifiedTokenCache(JWTManager):
+    """Flask-JWT-Extended decodes a token three times per request (claims, header, then verified);
+    a client sends the same access token for its whole lifetime. Verified claims are kept per
+    (secret, token), bounded, and a kept token is still refused once it expires: the library
+    decodes it again, which raises its own expiry error. Revocation is checked on every request
+    regardless (the blocklist loader)."""
+
+    MAX_TOKENS = 10_000
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._verified: dict[tuple[str, str], dict] = {}
+
+    def _decode_jwt_from_config(self, encoded_token: str, csrf_value=None, allow_expired: bool = False) -> dict:
+        if csrf_value is not None or allow_expired:
+            return super()._decode_jwt_from_config(encoded_token, csrf_value, allow_expired)
+        key = (str(current_app.config["JWT_SECRET_KEY"]), encoded_token)
+        claims = self._verified.get(key)
+        if claims is None or ("exp" in claims and time.time() >= claims["exp"]):
+            self._verified.pop(key, None)
+            claims = super()._decode_jwt_from_config(encoded_token)
+            if len(self._verified) >= self.MAX_TOKENS:
+                self._verified.clear()  # rare and cheap: the next request of each client verifies again
+            self._verified[key] = claims
+        return dict(claims)
+
+
+jwt = VerifiedTokenCache()
 
 
 @dataclass(frozen=True)
