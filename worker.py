@@ -7,6 +7,8 @@ if monkey.is_module_patched("socket"):  # `-P gevent` patched the stdlib before 
 
     patch_psycopg()
 
+import gc  # noqa: E402
+
 from celery import signals  # noqa: E402
 
 from celeryconfig import broker_pool_size  # noqa: E402
@@ -43,3 +45,5 @@ def _size_broker_pool(conf=None, options=None, **_kwargs: object) -> None:
 @signals.worker_ready.connect(weak=False)
 def _serve_metrics(**_kwargs: object) -> None:
     serve_worker_metrics(store(flask_app).r, settings)
+    # What start-up made lives as long as the process: full collections need not walk it again.
+    gc.freeze()

@@ -12,7 +12,7 @@ import logging
 from typing import Callable
 
 from flask import Flask
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from extensions.ext_jobs import event_log
@@ -73,6 +73,8 @@ def claim(job_id: str, kinds: tuple[str, ...], *, cancel_at_claim: bool = True,
     nothing to do: unknown or finished, owned by a live attempt elsewhere, cancelled, or out of attempts."""
     s = db.session()
     try:
+        if (claimed := _claim_queued(s, job_id, kinds)) is not None:
+            return claimed
         job = s.execute(select(Job).where(Job.id == job_id).with_for_update()).scalar_one_or_none()
         if job is None:
             log.warning("no job %s: the task has nothing to run", job_id)
@@ -99,6 +101,22 @@ def claim(job_id: str, kinds: tuple[str, ...], *, cancel_at_claim: bool = True,
         return job, job.attempts
     finally:
         db.session.remove()
+
+
+def _claim_queued(s: Session, job_id: str, kinds: tuple[str, ...]) -> tuple[Job, int] | None:
+    """The common case in one statement (the row lock comes with the UPDATE): a queued job, not
+    cancelled, with attempts left. Anything else goes the long way, through the checks above."""
+    job = s.execute(
+        update(Job).where(Job.id == job_id, Job.status == JobStatus.QUEUED, Job.kind.in_(kinds),
+                          Job.cancel_requested.is_(False), Job.attempts < settings().job_max_attempts)
+        .values(attempts=Job.attempts + 1, status=JobStatus.RUNNING,
+                started_at=func.coalesce(Job.started_at, now_ms()))
+        .returning(Job)).scalar_one_or_none()
+    if job is None:
+        return None
+    renew_lease(job_id, job.attempts)
+    s.commit()
+    return job, job.attempts
 
 
 def _end_at_claim(s: Session, job: Job, status: JobStatus, error: dict | None,
