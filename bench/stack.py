@@ -19,6 +19,7 @@ from tests.support import (  # noqa: E402
     drop_database,
     free_port,
     gunicorn_argv,
+    stop_all,
     wait_for,
     wait_http_ok,
     worker_argv,
@@ -66,8 +67,7 @@ class BenchStack:
         return proc
 
     def __exit__(self, *exc: object) -> None:
-        for proc in reversed(self.procs):
-            proc.stop()
+        stop_all(self.procs)
         drop_database(PG_ADMIN_URL, self.db_name)
         delete_redis_prefix(REDIS_URL, self.prefix)
         shutil.rmtree(self.metrics_dir, ignore_errors=True)

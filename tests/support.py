@@ -53,22 +53,43 @@ class Proc:
             return ""
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> None:
-        if not self.alive():
+        self.signal(sig)
+        self.wait_stopped(timeout)
+
+    def signal(self, sig: int = signal.SIGTERM) -> None:
+        if self.alive():
+            try:
+                os.killpg(self.pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def wait_stopped(self, timeout: float = 20) -> None:
+        """Wait for a signalled process; kill its group if it outlives `timeout`."""
+        if self.popen is None:
             return
         try:
-            os.killpg(self.pid, sig)
-            self.popen.wait(timeout)  # type: ignore[union-attr]
+            self.popen.wait(timeout)
         except subprocess.TimeoutExpired:
-            os.killpg(self.pid, signal.SIGKILL)
-            self.popen.wait(10)  # type: ignore[union-attr]
-        except ProcessLookupError:
-            pass
+            try:
+                os.killpg(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.popen.wait(10)
 
     def kill9(self) -> None:
         """SIGKILL the whole group (the worker's pool processes included), as a crash would."""
         if self.alive():
             os.killpg(self.pid, signal.SIGKILL)
             self.popen.wait(10)  # type: ignore[union-attr]
+
+
+def stop_all(procs: list[Proc]) -> None:
+    """Stop processes side by side (a Celery worker takes seconds to wind down; the others need not
+    wait for it): signal every one, then wait for each."""
+    for proc in procs:
+        proc.signal()
+    for proc in procs:
+        proc.wait_stopped()
 
 
 def wait_http_ok(url: str, proc: Proc | None = None, timeout: float = 60) -> None:

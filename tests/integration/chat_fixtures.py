@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.integration.conftest import register, settings_env
-from tests.support import Proc, free_port, gunicorn_argv, wait_http_ok, worker_argv
+from tests.support import Proc, free_port, gunicorn_argv, stop_all, wait_http_ok, worker_argv
 
 CHAT_LIMITS = {
     "WS_PING_INTERVAL": "1",
@@ -74,5 +74,4 @@ def chat_stack(chat_env: dict[str, str], log_dir: Path) -> Iterator[ChatStack]:
             wait_http_ok(url + "/readyz", proc)
         yield ChatStack(urls[0], urls[1], procs[0], procs[1], worker, chat_env, log_dir)
     finally:
-        for proc in procs:
-            proc.stop()
+        stop_all(procs)

@@ -29,6 +29,7 @@ from tests.support import (
     drop_database,
     free_port,
     gunicorn_argv,
+    stop_all,
     wait_http_ok,
     worker_argv,
 )
@@ -234,8 +235,7 @@ class Stack:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.web.stop()
-        self.worker.stop()
+        stop_all([self.web, self.worker])
 
 
 def stack_with(stack_env: dict[str, str], redis_prefix: str, name: str, **overrides: str | None) -> dict[str, str]:

@@ -15,7 +15,16 @@ import redis
 from scripts.run_stack import redis_binary
 from settings import Settings
 from tests.integration.conftest import settings_env
-from tests.support import Proc, delete_redis_prefix, free_port, gunicorn_argv, wait_for, wait_http_ok, worker_argv
+from tests.support import (
+    Proc,
+    delete_redis_prefix,
+    free_port,
+    gunicorn_argv,
+    stop_all,
+    wait_for,
+    wait_http_ok,
+    worker_argv,
+)
 
 FAST_RECOVERY = dict(JOB_LEASE_SECONDS="3", RECONCILE_INTERVAL="1", RECONCILE_QUEUED_AFTER="3",
                      DEMO_TOKENS_PER_SECOND="100")
@@ -44,8 +53,7 @@ class Stack:
         return proc
 
     def stop(self) -> None:
-        for proc in reversed(self.procs):
-            proc.stop()
+        stop_all(self.procs)
         delete_redis_prefix(self.redis_url, self.prefix)
 
 

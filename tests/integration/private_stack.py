@@ -10,7 +10,7 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from tests.support import Proc, delete_redis_prefix, free_port, gunicorn_argv, wait_http_ok, worker_argv
+from tests.support import Proc, delete_redis_prefix, free_port, gunicorn_argv, stop_all, wait_http_ok, worker_argv
 
 
 class PrivateStack:
@@ -64,7 +64,6 @@ class PrivateStack:
         return "\n".join(p.log_path.read_text(errors="replace") for p in procs if p.log_path.exists())
 
     def __exit__(self, *exc: object) -> None:
-        for proc in [*self.workers, *self.webs]:
-            proc.stop()
+        stop_all([*self.workers, *self.webs])
         delete_redis_prefix(self.env["REDIS_URL"], self.prefix)
         shutil.rmtree(self.metrics_dir, ignore_errors=True)

@@ -13,7 +13,7 @@ import pytest
 from tests.chat_client import ChatClient
 from tests.integration.chat_fixtures import CHAT_LIMITS
 from tests.integration.conftest import register, settings_env
-from tests.support import Proc, delete_redis_prefix, free_port, gunicorn_argv, wait_http_ok
+from tests.support import Proc, delete_redis_prefix, free_port, gunicorn_argv, stop_all, wait_http_ok
 
 PING = float(CHAT_LIMITS["WS_PING_INTERVAL"])
 BOUND = 2 * PING + 5
@@ -33,8 +33,7 @@ def three_webs(settings, redis_prefix, log_dir) -> Iterator[list[str]]:
             wait_http_ok(url + "/readyz", proc)
         yield urls, procs
     finally:
-        for proc in procs:  # only the processes this test started
-            proc.stop()
+        stop_all(procs)  # only the processes this test started
         delete_redis_prefix(settings.redis_url, prefix)
 
 
