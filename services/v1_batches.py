@@ -23,11 +23,7 @@ ENDPOINT = "/v1/chat/completions"
 
 
 def _check(body: Any) -> None:
-    if not isinstance(body, dict):
-        raise InvalidRequest("the request body must be a JSON object")
-    for name, value in body.items():
-        if name not in SUPPORTED and value is not None:
-            raise Unsupported(name)
+    v1_chat.check_params(body, SUPPORTED)
     if body.get("endpoint") != ENDPOINT:
         raise Unsupported("endpoint", f"{body.get('endpoint')!r}: only {ENDPOINT} is supported")
     if body.get("completion_window") != "24h":

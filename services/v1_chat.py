@@ -126,13 +126,19 @@ def _max_tokens(body: dict) -> int:
     return DEFAULT_MAX_TOKENS
 
 
-def parse_chat(body: Any) -> ChatSpec:
-    """Check a chat completion request body (also each line of a batch input file)."""
+def check_params(body: Any, supported: frozenset[str]) -> None:
+    """A `/v1` body is a JSON object whose every set parameter is one we implement: the others are
+    refused, never ignored."""
     if not isinstance(body, dict):
         raise InvalidRequest("the request body must be a JSON object")
     for name, value in body.items():
-        if name not in SUPPORTED and value is not None:
+        if name not in supported and value is not None:
             raise Unsupported(name)
+
+
+def parse_chat(body: Any) -> ChatSpec:
+    """Check a chat completion request body (also each line of a batch input file)."""
+    check_params(body, SUPPORTED)
     if body.get("n") is not None and body["n"] != 1:
         raise Unsupported("n", "other than 1 is not supported: one choice per request")
     messages = body.get("messages")

@@ -26,6 +26,7 @@ from services.v1_chat import (
     DEFAULT_TEMPERATURE,
     MAX_TOKENS_LIMIT,
     check_metadata,
+    check_params,
     split_messages,
     starts_over,
     wait_for_job,
@@ -56,11 +57,7 @@ def _flag(body: dict, name: str) -> bool:
 
 
 def _check_params(body: Any) -> None:
-    if not isinstance(body, dict):
-        raise InvalidRequest("the request body must be a JSON object")
-    for name, value in body.items():
-        if name not in SUPPORTED and value is not None:
-            raise Unsupported(name)
+    check_params(body, SUPPORTED)
     if body.get("store") is False:
         raise Unsupported("store", "false is not supported: every response is a stored job")
     fmt = (body.get("text") or {}).get("format") if isinstance(body.get("text"), dict) else body.get("text")

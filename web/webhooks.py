@@ -2,14 +2,14 @@
 try) and retry by hand. Endpoints themselves are managed at `/v1/webhook_endpoints`."""
 from __future__ import annotations
 
-from flask import Blueprint, request
+from flask import Blueprint
 from flask_jwt_extended import current_user, jwt_required
 
 from models.db import db
 from schemas.webhook_wire import delivery
 from services import webhook_delivery
-from services.errors import InvalidRequest
 from web.openapi import endpoint
+from web.pagination import limit_arg
 
 bp = Blueprint("webhooks", __name__, url_prefix="/api/webhooks")
 TAGS = ["webhooks"]
@@ -20,13 +20,7 @@ TAGS = ["webhooks"]
 @endpoint("An endpoint's deliveries, newest first: state, attempts, last status and error, next try",
           tags=TAGS, responses={200: dict}, errors=(400, 404))
 def list_deliveries(endpoint_id: str):
-    try:
-        limit = int(request.args.get("limit", "50"))
-    except ValueError:
-        limit = 0
-    if not 1 <= limit <= 200:
-        raise InvalidRequest("limit must be an integer from 1 to 200", param="limit")
-    rows = webhook_delivery.deliveries(db.session(), current_user.id, endpoint_id, limit)
+    rows = webhook_delivery.deliveries(db.session(), current_user.id, endpoint_id, limit_arg(50, 200))
     return {"deliveries": [delivery(r) for r in rows]}
 
 

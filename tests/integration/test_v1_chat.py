@@ -148,6 +148,15 @@ def test_unsupported_parameters_are_a_400_naming_them(api, live_server, params, 
     assert api.get("/api/jobs", headers={"Authorization": f"Bearer {c.api_key}"}).status_code == 401  # /api: JWT
 
 
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/responses", "/v1/batches"])
+def test_a_body_must_be_an_object_of_known_parameters(api, path):
+    headers = {"Authorization": f"Bearer {v1_user(api)['key']}"}
+    r = api.post(path, json=[1], headers=headers)
+    assert r.status_code == 400 and r.json()["error"]["message"] == "The request body must be a JSON object."
+    r = api.post(path, json={"frobnicate": 1}, headers=headers)
+    assert r.status_code == 400 and r.json()["error"]["param"] == "frobnicate"
+
+
 def test_error_classes_and_shapes(api, live_server):
     u = v1_user(api)
     c = client(live_server, u["key"])

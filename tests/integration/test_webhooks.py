@@ -106,7 +106,7 @@ def test_manage_endpoints_with_the_sdk(who, receiver):
         sdk.webhooks.retrieve(created.id)
 
 
-def test_bad_input_is_refused(who):
+def test_bad_input_is_refused(web, who):
     sdk = who["sdk"]
     with pytest.raises(openai.BadRequestError):
         sdk.webhooks.create(name="x", url="ftp://127.0.0.1/x", event_types=["response.completed"])
@@ -121,6 +121,12 @@ def test_bad_input_is_refused(who):
     first = sdk.webhooks.list(limit=3)
     assert [e.id for e in first.data] == full[:3] and first.has_more
     assert [e.id for e in sdk.webhooks.list(limit=3)] == full  # auto-pagination follows `after`
+    for limit in (0, 101):
+        with pytest.raises(openai.BadRequestError, match="limit must be an integer from 1 to 100"):
+            sdk.webhooks.list(limit=limit)
+    for limit in ("0", "201", "x"):
+        r = web.get(f"/api/webhooks/{made[0]}/deliveries", params={"limit": limit}, headers=who["headers"])
+        assert r.status_code == 400 and r.json()["error"]["message"] == "limit must be an integer from 1 to 200"
 
 
 def test_response_completed_arrives_signed(who, receiver):

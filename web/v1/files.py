@@ -10,6 +10,7 @@ from services import v1_files as files
 from services.errors import InvalidRequest
 from web.errors import ApiError
 from web.openapi import endpoint
+from web.pagination import limit_arg
 from web.v1.common import blueprint, user_id
 
 bp = blueprint("v1_files")
@@ -22,13 +23,7 @@ def _limit() -> int:
 
 
 def page_args() -> tuple[int, str | None]:
-    try:
-        limit = int(request.args.get("limit", "20"))
-    except ValueError:
-        limit = 0
-    if not 1 <= limit <= 100:
-        raise InvalidRequest("limit must be an integer from 1 to 100", param="limit")
-    return limit, request.args.get("after") or None
+    return limit_arg(20, 100), request.args.get("after") or None
 
 
 def cursor_page(data: list[dict], has_more: bool) -> dict:
