@@ -7,7 +7,9 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import httpx
 
@@ -158,6 +160,16 @@ def create_migrated_database(admin_url: str, name: str) -> str:
     cfg.attributes["configure_logger"] = False
     command.upgrade(cfg, "head")
     return rendered
+
+
+@contextmanager
+def migrated_database(admin_url: str, name: str) -> Iterator[str]:
+    """A new migrated database (its SQLAlchemy URL) for the length of the block, dropped after."""
+    url = create_migrated_database(admin_url, name)
+    try:
+        yield url
+    finally:
+        drop_database(admin_url, name)
 
 
 def drop_database(admin_url: str, name: str) -> None:

@@ -24,11 +24,10 @@ from settings import Settings
 from tests.fakes.llm_server import FakeLLMServer
 from tests.support import (
     Proc,
-    create_migrated_database,
     delete_redis_prefix,
-    drop_database,
     free_port,
     gunicorn_argv,
+    migrated_database,
     stop_all,
     wait_http_ok,
     worker_argv,
@@ -95,10 +94,8 @@ def run_id() -> str:
 
 @pytest.fixture(scope="session")
 def database_url(run_id: str, pg_admin_url: str) -> Iterator[str]:
-    name = f"chat_test_{run_id}"
-    url = create_migrated_database(pg_admin_url, name)
-    yield url
-    drop_database(pg_admin_url, name)
+    with migrated_database(pg_admin_url, f"chat_test_{run_id}") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ from settings import Settings
 from tests.fakes.sentry_server import FakeSentry
 from tests.integration.conftest import register
 from tests.integration.private_stack import PrivateStack
-from tests.support import admin_exec, create_migrated_database, drop_database, wait_for
+from tests.support import admin_exec, migrated_database, wait_for
 from web.errors import ApiError
 
 REFUSE_JOB_UPDATES = """
@@ -29,12 +29,10 @@ CREATE TRIGGER refuse_job_update BEFORE UPDATE ON jobs FOR EACH ROW EXECUTE FUNC
 def broken_database(pg_admin_url):
     from sqlalchemy.engine import make_url
 
-    name = f"chat_test_sentry_{uuid.uuid4().hex[:8]}"
-    url = create_migrated_database(pg_admin_url, name)
-    plain = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-    admin_exec(plain, REFUSE_JOB_UPDATES)
-    yield url
-    drop_database(pg_admin_url, name)
+    with migrated_database(pg_admin_url, f"chat_test_sentry_{uuid.uuid4().hex[:8]}") as url:
+        plain = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+        admin_exec(plain, REFUSE_JOB_UPDATES)
+        yield url
 
 
 def _exception_values(event: dict) -> str:

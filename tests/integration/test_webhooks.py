@@ -15,7 +15,7 @@ import pytest
 from tests.integration.conftest import Stack, register, stack_with
 from tests.integration.v1_fixtures import client, new_key, poll
 from tests.integration.webhook_receiver import Receiver
-from tests.support import create_migrated_database, drop_database, free_port
+from tests.support import free_port, migrated_database
 
 ALLOW = {"WEBHOOK_ALLOWED_NETWORKS": "127.0.0.1/32", "WEBHOOK_READ_TIMEOUT": "1", "WEBHOOK_CONNECT_TIMEOUT": "1",
          "WEBHOOK_BACKOFF_INITIAL": "0.2", "WEBHOOK_BACKOFF_MAX": "1", "WEBHOOK_SWEEP_INTERVAL": "0.3",
@@ -27,9 +27,8 @@ ALLOW = {"WEBHOOK_ALLOWED_NETWORKS": "127.0.0.1/32", "WEBHOOK_READ_TIMEOUT": "1"
 def hooks_database(pg_admin_url: str, run_id: str):
     """A database of its own: every stack's worker sweeps the pending deliveries of the database it reads,
     and the run's other stacks do not allow loopback receivers, so they would refuse these deliveries."""
-    name = f"chat_test_{run_id}_hooks"
-    yield create_migrated_database(pg_admin_url, name)
-    drop_database(pg_admin_url, name)
+    with migrated_database(pg_admin_url, f"chat_test_{run_id}_hooks") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
