@@ -161,8 +161,13 @@ class Settings(BaseSettings):
                                        "(also caps a receiver's `Retry-After`).")
     webhook_sweep_interval: float = Field(5.0, description="Seconds between the worker's sweeps for due webhook "
                                           "deliveries (retries, and deliveries a lost worker left behind).")
+    webhook_requeue_after: float = Field(30.0, gt=0, description="Seconds after which a sweep sends a queued "
+                                         "webhook delivery again when its task was lost (a worker died).")
     webhook_max_endpoints: int = Field(10, description="Webhook endpoints one user may register.")
-    webhook_deliveries_per_minute: int = Field(120, description="Webhook attempts per user per minute; more wait.")
+    webhook_deliveries_per_window: int = Field(120, description="Webhook attempts per user per rate window; more "
+                                               "wait for the next window.")
+    webhook_rate_window: int = Field(60, ge=1, description="Seconds of the webhook rate window (fixed windows, "
+                                     "aligned to the clock).")
 
     # --- celery / flower ---
     celery_task_time_limit: int = Field(900, description="Hard time limit of one task, seconds.")

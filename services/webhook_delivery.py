@@ -45,13 +45,20 @@ def _claim(s: Session, delivery_id: str) -> WebhookDelivery | None:
     return row
 
 
+def _window() -> tuple[int, int]:
+    """The current rate window's number and the epoch millisecond at which the next one starts."""
+    length = settings().webhook_rate_window
+    number = int(time.time() // length)
+    return number, (number + 1) * length * 1000
+
+
 def _over_rate(user_id: str) -> bool:
-    minute = int(time.time() // 60)
-    key = kv.key("webhooks", "rate", user_id, str(minute))
+    number, _ = _window()
+    key = kv.key("webhooks", "rate", user_id, str(number))
     count = kv.r.incr(key)
     if count == 1:
-        kv.r.expire(key, 120)
-    return count > settings().webhook_deliveries_per_minute
+        kv.r.expire(key, 2 * settings().webhook_rate_window)
+    return count > settings().webhook_deliveries_per_window
 
 
 def _settle(s: Session, row: WebhookDelivery, answer: webhook_http.Answer | None, error: str | None) -> str:
@@ -81,7 +88,7 @@ def deliver(delivery_id: str) -> str:
         if row is None:
             return "skipped"
         if _over_rate(row.user_id):
-            row.locked_until, row.next_attempt_at = None, (int(time.time() // 60) + 1) * 60_000
+            row.locked_until, row.next_attempt_at = None, _window()[1]
             s.commit()
             return "rate_limited"
         endpoint = s.get(WebhookEndpoint, row.endpoint_id)
@@ -109,8 +116,8 @@ def sweep_once(app: Flask) -> list[str]:
                 or_(WebhookDelivery.locked_until.is_(None), WebhookDelivery.locked_until <= now))
                 .order_by(WebhookDelivery.next_attempt_at).limit(SWEEP_BATCH).with_for_update(skip_locked=True)
             ).scalars().all()
-            for row in rows:  # if this task is lost too, the next sweep after REQUEUE_MS sends it again
-                row.next_attempt_at = now + webhooks.REQUEUE_MS
+            for row in rows:  # if this task is lost too, a sweep sends it again after WEBHOOK_REQUEUE_AFTER
+                row.next_attempt_at = webhooks.requeue_at(now)
             s.commit()
             ids = [row.id for row in rows]
         finally:
@@ -137,7 +144,7 @@ def retry(s: Session, user_id: str, endpoint_id: str, delivery_id: str) -> Webho
         raise NotFound("webhook delivery", param="delivery_id")
     if row.state != "pending":
         row.state, row.attempts, row.locked_until = "pending", 0, None
-    row.next_attempt_at = now_ms() + webhooks.REQUEUE_MS
+    row.next_attempt_at = webhooks.requeue_at(now_ms())
     s.commit()
     queue.send(queue.DELIVER_WEBHOOK, row.id)
     return row

@@ -27,7 +27,11 @@ V1_EVENTS = ("response.completed", "response.failed", "response.cancelled", "res
              "batch.completed", "batch.failed", "batch.cancelled", "batch.expired")
 API_EVENTS = ("job.succeeded", "job.failed", "job.cancelled")
 EVENT_TYPES = V1_EVENTS + API_EVENTS
-REQUEUE_MS = 30_000  # a queued delivery whose task was lost is sent again after this long
+
+
+def requeue_at(now: int) -> int:
+    """When a delivery queued at `now` (ms) is sent again if its task was lost."""
+    return now + int(settings().webhook_requeue_after * 1000)
 
 
 # ---------------------------------------------------------------- endpoints
@@ -189,9 +193,9 @@ def record_event(s: Session, endpoints: list[WebhookEndpoint], user_id: str, eve
     if not targets:
         return 0
     payload = event_payload(event_type, data)
-    now = now_ms()
+    due = requeue_at(now_ms())
     s.add_all(WebhookDelivery(endpoint_id=e.id, user_id=user_id, event_id=payload["id"], event_type=event_type,
-                              source_id=source_id, payload=payload, next_attempt_at=now + REQUEUE_MS)
+                              source_id=source_id, payload=payload, next_attempt_at=due)
               for e in targets)
     return len(targets)
 
