@@ -5,6 +5,9 @@ from typing import Any, Iterable
 
 from settings import Settings
 
+# kombu's Redis transport with one command client per channel (extensions/broker_transport.py says why);
+# `rediss://` and other brokers keep kombu's own transport, chosen from the URL's scheme.
+REDIS_TRANSPORT = "extensions.broker_transport:Transport"
 COMPLETIONS_QUEUE = "completions"
 DEFAULT_QUEUE = "default"
 
@@ -46,8 +49,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # raises it to its concurrency at start (`broker_pool_size`).
         "max_connections": settings.redis_max_connections,
     }
+    broker_url = settings.celery_broker_url or settings.redis_url
     return {
-        "broker_url": settings.celery_broker_url or settings.redis_url,
+        "broker_url": broker_url,
+        **({"broker_transport": REDIS_TRANSPORT} if broker_url.startswith("redis://") else {}),
         "broker_transport_options": transport,
         "broker_connection_retry_on_startup": True,
         "broker_connection_max_retries": None,
