@@ -88,6 +88,10 @@ def submit_payload(s: Session, user_id: str, payload: dict[str, Any], *, attach:
     removes the job and, by cascade, them). `undo` removes what the caller added before.
     """
     job = Job(user_id=user_id, kind=CHAT, status=JobStatus.QUEUED, payload=payload, **fields)
+    if attach is None and not (s.in_transaction() or s.new or s.dirty or s.deleted):
+        # A lone row needs no transaction around it: in autocommit its INSERT commits itself, which
+        # spares every plain submission the BEGIN and COMMIT round trips (and is as durable).
+        s.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
     s.add(job)
     if attach is not None:
         s.flush()
