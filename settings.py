@@ -109,6 +109,9 @@ class Settings(BaseSettings):
     reconcile_queued_after: int = Field(30, description="Seconds a job may sit in `queued` before it is re-enqueued.")
     event_log_max: int = Field(50_000, description="Events kept per job stream (Redis Stream cap).")
     event_log_ttl: int = Field(86_400, description="Seconds a finished job's event stream is kept for replay.")
+    event_batch_linger_ms: float = Field(2.0, ge=0, le=50, description="When a worker's event writes arrive "
+                                         "closer together than this (many streams at once), it waits this long so "
+                                         "more share one Redis round trip; 0 = never wait.")
     chat_wait_timeout: float = Field(120.0, description="Seconds `POST /api/chat/ai` waits for its job.")
     sse_keepalive: float = Field(15.0, description="Seconds between SSE keep-alive comments.")
 

@@ -18,7 +18,7 @@ _watch: Slot[JobWatch] = Slot("job_watch")
 
 def init_app(app: Flask) -> None:
     s = settings(app)
-    log = _log.set(app, JobEventLog(store(app), s.event_log_max, s.event_log_ttl))
+    log = _log.set(app, JobEventLog(store(app), s.event_log_max, s.event_log_ttl, s.event_batch_linger_ms / 1000))
     _notifier.set(app, JobNotifier(log))  # its thread starts with the first follower
     _watch.set(app, JobWatch(store(app), log, s.job_lease_seconds))  # its thread starts with the first job
 

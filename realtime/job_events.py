@@ -114,13 +114,13 @@ class LogState:
 
 
 class JobEventLog:
-    def __init__(self, store: RedisStore, max_len: int, ttl: int) -> None:
+    def __init__(self, store: RedisStore, max_len: int, ttl: int, linger: float = 0.0) -> None:
         self.store = store
         self.max_len = max_len
         self.ttl = ttl
         self._append = store.r.register_script(_APPEND)
         self._claim = store.r.register_script(_CLAIM)
-        self._batcher = AppendBatcher(self._write_batch, self._result)
+        self._batcher = AppendBatcher(self._write_batch, self._result, linger)
 
     def _keys(self, job_id: str) -> list[str]:
         k = self.store.key

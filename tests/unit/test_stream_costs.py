@@ -3,6 +3,7 @@ writes, and the relay's use of the events a wake-up carries."""
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -75,3 +76,35 @@ def test_an_event_from_its_published_json_matches_the_one_read_back():
     assert event == JobEvent(7, "token", 2, {"text": "hi"}, epoch="ab12")
     assert event.wire_json("job_1") == wire
     assert JobEvent(7, "token", 2, {"text": "hi"}, epoch="ab12").wire_json("job_1") == wire
+
+
+def _count_batches(linger: float, callers: int, per_caller: int, pause: float) -> tuple[list[int], float]:
+    """Appends from `callers` threads, each `per_caller` times `pause` apart: batch sizes and the
+    slowest single call."""
+    batches: list[int] = []
+    batcher = AppendBatcher(lambda calls: batches.append(len(calls)) or [(1, 0, "e")] * len(calls),
+                            lambda reply, _job: (reply[0], bool(reply[1])), linger=linger)
+    slowest = [0.0]
+
+    def caller(n: int) -> None:
+        for _ in range(per_caller):
+            t = time.monotonic()
+            batcher.call([], [n, "t", "{}", 0, 0, "j"])
+            slowest[0] = max(slowest[0], time.monotonic() - t)
+            time.sleep(pause)
+
+    threads = [threading.Thread(target=caller, args=(n,)) for n in range(callers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    return batches, slowest[0]
+
+
+def test_under_load_appends_linger_to_share_round_trips_and_alone_they_do_not():
+    busy, _ = _count_batches(0.005, callers=40, per_caller=40, pause=0.002)
+    assert sum(busy) == 1600 and len(busy) < 1600 / 4  # many appends per round trip
+    eager, _ = _count_batches(0.0, callers=40, per_caller=40, pause=0.002)
+    assert sum(eager) == 1600 and len(eager) > len(busy)
+    alone, slowest = _count_batches(0.5, callers=1, per_caller=5, pause=0.05)
+    assert alone == [1] * 5 and slowest < 0.25  # appends 50 ms apart never wait the 500 ms linger
