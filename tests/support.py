@@ -26,18 +26,23 @@ def free_port() -> int:
 class Proc:
     """A child process in its own process group, with its output in a log file for post-mortems."""
 
+    started: list["Proc"] = []  # every process of the run, for `signal_running`
+
     def __init__(self, name: str, argv: list[str], env: dict[str, str], log_dir: Path) -> None:
         self.name = name
         self.argv = argv
         self.env = env
         self.log_path = log_dir / f"{name}.log"
         self.popen: subprocess.Popen | None = None
+        self._signalled: int | None = None
 
     def start(self) -> "Proc":
         log = open(self.log_path, "ab")
         self.popen = subprocess.Popen(self.argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
                                       start_new_session=True)
         log.close()
+        self._signalled = None
+        Proc.started.append(self)
         return self
 
     @property
@@ -59,7 +64,9 @@ class Proc:
         self.wait_stopped(timeout)
 
     def signal(self, sig: int = signal.SIGTERM) -> None:
-        if self.alive():
+        """Send `sig` to the group once (a second SIGTERM would change how a Celery worker stops)."""
+        if self.alive() and self._signalled != sig:
+            self._signalled = sig
             try:
                 os.killpg(self.pid, sig)
             except ProcessLookupError:
@@ -83,6 +90,13 @@ class Proc:
         if self.alive():
             os.killpg(self.pid, signal.SIGKILL)
             self.popen.wait(10)  # type: ignore[union-attr]
+
+
+def signal_running() -> None:
+    """SIGTERM to every process of the run still running: at the end of the run, so the fixtures
+    that stop them one after another each find theirs already winding down."""
+    for proc in Proc.started:
+        proc.signal()
 
 
 def stop_all(procs: list[Proc]) -> None:
