@@ -45,20 +45,16 @@ def _claim(s: Session, delivery_id: str) -> WebhookDelivery | None:
     return row
 
 
-def _window() -> tuple[int, int]:
-    """The current rate window's number and the epoch millisecond at which the next one starts."""
-    length = settings().webhook_rate_window
-    number = int(time.time() // length)
-    return number, (number + 1) * length * 1000
-
-
-def _over_rate(user_id: str) -> bool:
-    number, _ = _window()
-    key = kv.key("webhooks", "rate", user_id, str(number))
+def _over_rate(user_id: str) -> int | None:
+    """Count one attempt in the user's current rate window; past the limit, the epoch millisecond at
+    which the next window starts (when the attempt may be made), else None."""
+    cfg = settings()
+    window = int(time.time() // cfg.webhook_rate_window)
+    key = kv.key("webhooks", "rate", user_id, str(window))
     count = kv.r.incr(key)
     if count == 1:
-        kv.r.expire(key, 2 * settings().webhook_rate_window)
-    return count > settings().webhook_deliveries_per_window
+        kv.r.expire(key, 2 * cfg.webhook_rate_window)
+    return (window + 1) * cfg.webhook_rate_window * 1000 if count > cfg.webhook_deliveries_per_window else None
 
 
 def _settle(s: Session, row: WebhookDelivery, answer: webhook_http.Answer | None, error: str | None) -> str:
@@ -87,8 +83,8 @@ def deliver(delivery_id: str) -> str:
         row = _claim(s, delivery_id)
         if row is None:
             return "skipped"
-        if _over_rate(row.user_id):
-            row.locked_until, row.next_attempt_at = None, _window()[1]
+        if (next_window := _over_rate(row.user_id)) is not None:
+            row.locked_until, row.next_attempt_at = None, next_window
             s.commit()
             return "rate_limited"
         endpoint = s.get(WebhookEndpoint, row.endpoint_id)
