@@ -105,6 +105,9 @@ class Settings(BaseSettings):
     job_max_attempts: int = Field(3, description="Attempts of one job (worker crashes, restarts) before it fails.")
     job_lease_seconds: int = Field(15, description="A running job whose worker stops renewing its lease this long "
                                    "is taken over by another worker.")
+    job_early_start_within: float = Field(1.0, description="A chat task delivered within this many seconds of "
+                                          "its submission opens the vendor call while the worker claims the job "
+                                          "(the vendor's wait overlaps the claim); 0 turns it off.")
     reconcile_interval: float = Field(10.0, description="Seconds between reconciler passes in each worker.")
     reconcile_queued_after: int = Field(30, description="Seconds a job may sit in `queued` before it is re-enqueued.")
     event_log_max: int = Field(50_000, description="Events kept per job stream (Redis Stream cap).")

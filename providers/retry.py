@@ -65,17 +65,20 @@ def retrying(policy: RetryPolicy, sleep: Callable[[float], None] = time.sleep) -
 
 def stream_with_retries(provider: Provider, request: CompletionRequest, policy: RetryPolicy,
                         on_retry: OnRetry | None = None, sleep: Callable[[float], None] = time.sleep,
-                        cancel: CancelToken = NEVER_CANCELLED) -> Iterator[StreamChunk]:
-    """Stream a completion, retrying the whole call on retryable errors, until done or cancelled."""
+                        cancel: CancelToken = NEVER_CANCELLED,
+                        first: Iterator[StreamChunk] | None = None) -> Iterator[StreamChunk]:
+    """Stream a completion, retrying the whole call on retryable errors, until done or cancelled.
+
+    `first` is the first call's stream when the caller already opened it (a retry opens its own)."""
     attempt_no = 0
     for attempt in retrying(policy, sleep):
         with attempt:
             attempt_no += 1
             had_output = False
-            if cancel.cancelled:
-                return
-            inner = provider.stream(request, cancel)
+            inner = first if attempt_no == 1 and first is not None else provider.stream(request, cancel)
             try:
+                if cancel.cancelled:
+                    return
                 for chunk in inner:
                     had_output = had_output or bool(chunk.text)
                     yield chunk

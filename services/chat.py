@@ -24,6 +24,7 @@ from realtime.relay import Cursor
 from schemas.core import MessageIn
 from schemas.jobs import ChatRequest
 from services import conversations
+from services.early_start import task_hint
 from services.errors import Conflict, InvalidInput, TimedOut
 from services.job_status import CHAT
 from services.lifecycle import JobStatus, enqueue_or_undo
@@ -97,7 +98,8 @@ def submit_payload(s: Session, user_id: str, payload: dict[str, Any], *, attach:
         s.flush()
         attach(job)
     s.commit()
-    enqueue_or_undo(s, job, RUN_COMPLETION, undo=undo)
+    hint = task_hint(user_id, payload, settings().job_early_start_within)
+    enqueue_or_undo(s, job, RUN_COMPLETION, undo=undo, extra=() if hint is None else (hint,))
     return job
 
 

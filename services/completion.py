@@ -32,6 +32,7 @@ from realtime.cache import mark_user_changed
 from realtime.job_events import LogLost, StaleAttempt
 from realtime.redis_store import kv
 from services import lifecycle
+from services.early_start import EarlyStream, start_early
 from services.job_metrics import JobMetrics
 from services.job_status import CHAT, JobStatus
 from services.provider_keys import job_provider
@@ -64,27 +65,37 @@ class CompletionRunner:
         self.events = ext_jobs.event_log(app)
         self.watch = ext_jobs.job_watch(app)
 
-    def run(self, job_id: str) -> None:
+    def run(self, job_id: str, hint: object = None) -> None:
+        """Run one delivery of the job; `hint` is the request a fresh task carries (see `early_start`)."""
         bind_log_context(job_id=job_id)
+        early = start_early(self.app, hint, _request) if hint is not None else None
         try:
             claimed = lifecycle.claim(job_id, (CHAT,), on_end=_metrics_on_end)
+            if early is not None and claimed is not None and not early.serves(claimed[0]):
+                log.warning("job %s: its row asks for another request than its task; not using the early stream",
+                            job_id)
+                early.end()
+                early = None
             if claimed is not None and self.events.claim(job_id, claimed[1]):
-                self._run_attempt(*claimed)
+                self._run_attempt(*claimed, early)
         except RedisError as exc:
             # Leave the job as it is: its lease lapses and the reconciler runs it again. Return only
             # once Redis answers, so the broker ack of this delivery goes through (a failed ack
             # keeps the worker's prefetch slot taken for good).
             log.warning("redis unavailable during job %s (%s); leaving it to the reconciler", job_id, exc)
             _wait_for_redis(self.settings.celery_task_time_limit)
+        finally:
+            if early is not None:
+                early.end()  # cuts it if no attempt read it to the end; closes the owner's key either way
 
-    def _run_attempt(self, job: Job, attempt: int) -> None:
+    def _run_attempt(self, job: Job, attempt: int, early: EarlyStream | None = None) -> None:
         bind_log_context(user_id=job.user_id)
         metrics = JobMetrics(job.payload)
         metrics.started_running(job)
-        token = self.watch.watch(job.id, attempt)
+        token = self.watch.watch(job.id, attempt, early.cancel if early is not None else None)
         answer = _Answer()
         try:
-            self._stream(job, attempt, token, metrics, answer)
+            self._stream(job, attempt, token, metrics, answer, early)
             status = JobStatus.CANCELLED if token.cancelled else JobStatus.SUCCEEDED
             self._complete(job, attempt, status, answer, metrics)
         except StaleAttempt:
@@ -103,12 +114,17 @@ class CompletionRunner:
         finally:
             self.watch.unwatch(job.id)
 
-    def _stream(self, job: Job, attempt: int, token: CancelToken, metrics: JobMetrics, answer: _Answer) -> None:
+    def _stream(self, job: Job, attempt: int, token: CancelToken, metrics: JobMetrics, answer: _Answer,
+                early: EarlyStream | None) -> None:
         payload = job.payload
-        log.info("job started: attempt %s, %s/%s", attempt, payload["provider"], payload["model"])
+        log.info("job started: attempt %s, %s/%s%s", attempt, payload["provider"], payload["model"],
+                 " (vendor call opened at delivery)" if early is not None else "")
         self.events.append(job.id, attempt, "started", {
             "restarted": attempt > 1, "provider": payload["provider"], "model": payload["model"]})
-        provider, model, per_job = self._provider(job)
+        if early is not None:  # `run` closes it (and the owner's key it may hold)
+            provider, model, per_job = early.provider, early.model, False
+        else:
+            provider, model, per_job = self._provider(job)
         try:
             limited = LimitedProvider(provider, ext_providers.limiter(self.app), on_wait=metrics.slot_waited)
 
@@ -120,7 +136,8 @@ class CompletionRunner:
                     "retry": retry_no, "restarted": had_output, "error": {"code": err.code, "message": str(err)}})
 
             for chunk in stream_with_retries(limited, _request(payload, model), ext_providers.retries(self.app),
-                                             on_retry=on_retry, sleep=token.wait, cancel=token):
+                                             on_retry=on_retry, sleep=token.wait, cancel=token,
+                                             first=early.stream if early is not None else None):
                 if chunk.usage is not None:
                     answer.usage = chunk.usage
                 if chunk.finish_reason:

@@ -35,9 +35,10 @@ class JobWatch:
         self._thread: threading.Thread | None = None
         self._next_renew = 0.0
 
-    def watch(self, job_id: str, attempt: int) -> CancelToken:
-        """Start watching a claimed attempt; returns the token its stream checks."""
-        watched = _Watched(attempt)
+    def watch(self, job_id: str, attempt: int, token: CancelToken | None = None) -> CancelToken:
+        """Start watching a claimed attempt; returns the token its stream checks (`token` when the
+        stream was opened with one already)."""
+        watched = _Watched(attempt) if token is None else _Watched(attempt, token)
         with self._lock:
             self._jobs[job_id] = watched
             if self._thread is None or not self._thread.is_alive():

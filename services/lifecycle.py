@@ -46,11 +46,13 @@ def renew_lease(job_id: str, attempt: int) -> None:
 
 # ---------------------------------------------------------------- enqueue
 
-def enqueue_or_undo(s: Session, job: Job, task: str, undo=None, task_arg: str | None = None) -> None:
-    """Publish the task of a committed job; if the broker cannot take it, remove the job (and
-    whatever `undo` removes) and raise Unavailable, so no job is left queued with no task behind it."""
+def enqueue_or_undo(s: Session, job: Job, task: str, undo=None, task_arg: str | None = None,
+                    extra: tuple = ()) -> None:
+    """Publish the task of a committed job (its id, or `task_arg`, then `extra`); if the broker
+    cannot take it, remove the job (and whatever `undo` removes) and raise Unavailable, so no job
+    is left queued with no task behind it."""
     try:
-        queue.send(task, task_arg or job.id)
+        queue.send(task, task_arg or job.id, *extra)
     except Exception as exc:
         log.error("could not enqueue job %s: %s", job.id, exc)
         if undo is not None:
