@@ -28,4 +28,12 @@ def send(task: str, *args: Any, retry: bool = True) -> None:
     """Publish `task(*args)` on its queue (raises if the broker cannot be reached)."""
     celery = celery_app() if has_app_context() else default_celery  # the app's, else the process default
     options = {"retry": retry, "retry_policy": _RETRY} if retry else {"retry": False}
-    celery.send_task(task, args=list(args), queue=QUEUE_OF[task], **options)
+    celery.send_task(task, args=list(args), queue=QUEUE_OF[task], argsrepr=_shown(args), kwargsrepr="{}",
+                     **options)
+
+
+def _shown(args: tuple) -> str:
+    """The arguments as task events and Flower show them: ids as they are, anything else (a job's
+    request, which holds a user's messages) as `…`. Celery's own rendering would show it all, and
+    costs more than the rest of a publish."""
+    return "(" + ", ".join(repr(a) if isinstance(a, (str, int)) else "…" for a in args) + ")"

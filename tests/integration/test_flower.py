@@ -45,5 +45,7 @@ def test_flower_shows_workers_and_tasks_behind_basic_auth(stack_env, log_dir, wo
 
         task = wait_for(task_seen, timeout=60, interval=0.5, what="flower to record the task")
         assert task["worker"].startswith("test@")
+        # The task carries the job's request for an early start; operators see the job id, not the prompt.
+        assert "hello flower" not in str(task) and "…" in str(task.get("args"))
     finally:
         flower.stop()
