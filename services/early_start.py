@@ -14,8 +14,9 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from typing import Any, Generic, Iterator, TypeVar
+from typing import Any, Callable, Generic, Iterator, TypeVar
 
+import orjson
 from flask import Flask
 
 from extensions import ext_providers
@@ -104,13 +105,12 @@ class EarlyStream:
             self.provider.close()
 
 
-HINT_MAX_CHARS = 16_000  # longer requests are read from the row only, keeping broker messages small
+HINT_MAX_BYTES = 16_000  # longer requests are read from the row only, keeping broker messages small
 
 
 def task_hint(user_id: str, payload: dict[str, Any], window: float) -> dict[str, Any] | None:
     """What a job's task carries for an early start, or None (disabled, or a long request)."""
-    size = sum(len(m.get("content") or "") for m in payload.get("messages", ())) + len(payload.get("system") or "")
-    if window <= 0 or size > HINT_MAX_CHARS:
+    if window <= 0 or len(orjson.dumps(payload)) > HINT_MAX_BYTES:
         return None
     return {"user_id": user_id, "payload": payload, "sent_at": now_ms()}
 
@@ -127,7 +127,7 @@ def fresh_hint(hint: Any, window_ms: float) -> tuple[str, dict[str, Any]] | None
     return user_id, payload
 
 
-def start_early(app: Flask, hint: Any, request_of) -> EarlyStream | None:
+def start_early(app: Flask, hint: Any, request_of: Callable[[dict, str], CompletionRequest]) -> EarlyStream | None:
     """Send the hinted request to the vendor now, or None when the hint cannot be used.
 
     `request_of(payload, model)` builds the provider request, as the runner does."""
@@ -137,12 +137,18 @@ def start_early(app: Flask, hint: Any, request_of) -> EarlyStream | None:
     user_id, payload = fresh
     try:
         provider, model, per_job = job_provider(app, db.session(), user_id, payload["provider"], payload["model"])
-        request: CompletionRequest = request_of(payload, model)
     except Exception as exc:  # the claimed job goes the usual way and reports this properly
         log.info("no early start: %s", exc)
         return None
     finally:
         db.session.remove()
+    try:
+        request = request_of(payload, model)
+    except Exception as exc:
+        log.info("no early start: %s", exc)
+        if per_job:
+            provider.close()
+        return None
     cancel = CancelToken()
     metrics = JobMetrics(payload)
     limited = LimitedProvider(provider, ext_providers.limiter(app), on_wait=metrics.slot_waited)

@@ -6,7 +6,7 @@ import threading
 import pytest
 
 from models import now_ms
-from services.early_start import HINT_MAX_CHARS, Prefetched, fresh_hint, task_hint
+from services.early_start import HINT_MAX_BYTES, Prefetched, fresh_hint, task_hint
 
 
 def test_the_first_item_is_pulled_before_anyone_asks_and_the_rest_by_the_consumer():
@@ -65,6 +65,7 @@ def test_a_hint_is_used_only_when_fresh_and_well_formed():
 
 
 def test_long_requests_and_a_zero_window_send_no_hint():
-    assert task_hint("u1", payload("x" * (HINT_MAX_CHARS + 1)), window=1.0) is None
-    assert task_hint("u1", payload("x", system="s" * HINT_MAX_CHARS), window=1.0) is None
+    assert task_hint("u1", payload("x" * (HINT_MAX_BYTES + 1)), window=1.0) is None
+    assert task_hint("u1", payload("x", system="s" * HINT_MAX_BYTES), window=1.0) is None
+    assert task_hint("u1", {**payload("x"), "v1": {"tools": ["t" * HINT_MAX_BYTES]}}, window=1.0) is None
     assert task_hint("u1", payload("x"), window=0) is None
