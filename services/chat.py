@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from extensions.ext_settings import settings
 from models import Job, Message
+from models.db import self_committing
 from realtime.job_stream import follow_job
 from realtime.relay import Cursor
 from schemas.core import MessageIn
@@ -90,13 +91,16 @@ def submit_payload(s: Session, user_id: str, payload: dict[str, Any], *, attach:
     """
     job = Job(user_id=user_id, kind=CHAT, status=JobStatus.QUEUED, payload=payload, **fields)
     if attach is None and not (s.in_transaction() or s.new or s.dirty or s.deleted):
-        # A lone row needs no transaction around it: in autocommit its INSERT commits itself, which
-        # spares every plain submission the BEGIN and COMMIT round trips (and is as durable).
-        s.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-    s.add(job)
-    if attach is not None:
-        s.flush()
-        attach(job)
+        # A lone row needs no transaction around it: its INSERT commits itself, which spares every
+        # plain submission the BEGIN and COMMIT round trips (and is as durable).
+        with self_committing(s):
+            s.add(job)
+            s.flush()
+    else:
+        s.add(job)
+        if attach is not None:
+            s.flush()
+            attach(job)
     s.commit()
     hint = task_hint(user_id, payload, settings().job_early_start_within)
     enqueue_or_undo(s, job, RUN_COMPLETION, undo=undo, extra=() if hint is None else (hint,))
