@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from extensions.ext_settings import settings
 from models import Job, StoredResponse, WebhookDelivery, WebhookEndpoint, new_id, now_ms
-from models.db import db
+from models.db import db, self_committing
 from services import queue
 from services.errors import Conflict, InvalidRequest, NotFound
 from services.keystore import decrypt, encrypt, key_ring
@@ -203,7 +203,9 @@ def record_event(s: Session, endpoints: list[WebhookEndpoint], user_id: str, eve
 def dispatch(source_id: str) -> None:
     """After the commit: send the job's pending deliveries now (the sweep sends them if this fails)."""
     try:
-        with Session(db.engine) as s:  # its own session: the caller's objects stay as they are
+        # Its own session (the caller's objects stay as they are), and one statement with no
+        # transaction around it: every job's end asks this, and most find nothing.
+        with Session(db.engine) as s, self_committing(s):
             ids = s.execute(select(WebhookDelivery.id).where(WebhookDelivery.source_id == source_id,
                                                              WebhookDelivery.state == "pending")).scalars().all()
         for delivery_id in ids:
