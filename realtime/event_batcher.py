@@ -1,8 +1,8 @@
 """Group commit for event writes: the appends of every job of a process share Redis round trips.
 
 A job's `append` waits for its own reply, as before, but the writer sends whatever appends are
-waiting as one pipeline, and the appends that arrive while that pipeline is in flight go in the
-next one. One job at a time pays a round trip as before; hundreds pay one round trip per batch
+waiting as one batch (one round trip), and the appends that arrive while that batch is in flight
+go in the next one. One job at a time pays a round trip as before; hundreds pay one round trip per batch
 instead of one each (one send and one read instead of hundreds of system calls). Order within a
 job is kept: a job has at most one append in flight, and a batch is sent in arrival order.
 

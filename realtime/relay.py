@@ -1,8 +1,8 @@
 """Follow a job's events for a client: replay from its last seq, then live, then stop at the end.
 
 One Redis pub/sub subscription per web process (`JobNotifier`) wakes every local follower of a
-job and hands it the event the wake-up carries (parsed once per process, its JSON reused for
-every socket). A follower reads the Stream only to replay, or when what it was handed does not
+job and hands it the event the wake-up carries (a wake-up carries the events of many jobs; each is
+parsed once per process, its JSON reused for every socket). A follower reads the Stream only to replay, or when what it was handed does not
 follow on from its cursor (a lost or dropped message, another epoch): a lost wake-up costs at
 most one poll interval, never an event.
 """
@@ -15,7 +15,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
-from realtime.job_events import JobEvent, JobEventLog, LogState
+from realtime.job_events import JobEvent, JobEventLog, LogState, wake_records
 
 log = logging.getLogger(__name__)
 POLL_FALLBACK = 3.0  # seconds: re-read the stream even without a wake-up (a lost publish; a reconnect wakes all)
@@ -85,16 +85,16 @@ class JobNotifier:
                 time.sleep(0.5)
 
     def _wake(self, message: str) -> None:
-        job_id, _, wire = message.partition("\n")
+        records = wake_records(message)
         with self._lock:
-            waiters = list(self._waiters.get(job_id, ()))
-        if not waiters:
-            return
-        event = JobEvent.from_wire(wire) if wire else None
-        for ev in waiters:
-            if event is not None:
-                ev.events.append(event)
-            ev.set()
+            woken = [(wire, list(waiters)) for job_id, wire in records
+                     if (waiters := self._waiters.get(job_id))]
+        for wire, waiters in woken:
+            event = JobEvent.from_wire(wire) if wire else None
+            for ev in waiters:
+                if event is not None:
+                    ev.events.append(event)
+                ev.set()
 
     def _wake_all(self) -> None:
         with self._lock:

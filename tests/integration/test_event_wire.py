@@ -6,7 +6,7 @@ import threading
 import time
 import uuid
 
-from realtime.job_events import JobEvent, JobEventLog
+from realtime.job_events import JobEvent, JobEventLog, wake_records
 from realtime.redis_store import RedisStore
 
 
@@ -29,18 +29,20 @@ def test_published_event_equals_the_stored_one(settings):
         message = pubsub.get_message(timeout=1)  # None for the subscribe confirmation too
         if message is None:
             continue
-        job_id, _, wire = message["data"].partition("\n")
-        if job_id == job:
-            published.append(JobEvent.from_wire(wire))
+        published += [JobEvent.from_wire(wire) for job_id, wire in wake_records(message["data"]) if job_id == job]
     pubsub.close()
     stored = log.read_after(job, 0).events
     assert published == stored
     assert [e.wire_json(job) for e in published] == [e.wire_json(job) for e in stored]
 
 
-def test_concurrent_writers_keep_every_log_gapless(settings):
+def test_concurrent_writers_keep_every_log_gapless_and_share_wake_ups(settings):
     log = _log(settings)
     jobs = [f"job_{uuid.uuid4().hex}" for _ in range(30)]
+    pubsub = log.store.r.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(log.notify_channel)
+    while pubsub.get_message(timeout=1) is None and not pubsub.subscribed:
+        pass
 
     def write(job: str) -> None:
         for i in range(40):
@@ -55,3 +57,13 @@ def test_concurrent_writers_keep_every_log_gapless(settings):
         events = log.read_after(job, 0).events
         assert [e.seq for e in events] == list(range(1, 41))
         assert "".join(e.data["text"] for e in events) == "".join(f"t{i} " for i in range(40))
+    # Every event was published exactly once, in order per job, and wake-ups carried several.
+    wake_ups, woken = 0, {job: [] for job in jobs}
+    while (message := pubsub.get_message(timeout=2)) is not None:
+        wake_ups += 1
+        for job_id, wire in wake_records(message["data"]):
+            if job_id in woken:
+                woken[job_id].append(JobEvent.from_wire(wire).seq)
+    pubsub.close()
+    assert all(seqs == list(range(1, 41)) for seqs in woken.values())
+    assert wake_ups < 30 * 40

@@ -9,8 +9,8 @@ import pytest
 
 from providers.openai_provider import sse_data
 from realtime.event_batcher import AppendBatcher
-from realtime.job_events import JobEvent
-from realtime.relay import Cursor, Waiter, _handed
+from realtime.job_events import JobEvent, wake_records
+from realtime.relay import Cursor, JobNotifier, Waiter, _handed
 
 
 def test_sse_payloads_are_grouped_by_the_read_that_completed_them():
@@ -108,3 +108,17 @@ def test_under_load_appends_linger_to_share_round_trips_and_alone_they_do_not():
     assert sum(eager) == 1600 and len(eager) > len(busy)
     alone, slowest = _count_batches(0.5, callers=1, per_caller=5, pause=0.05)
     assert alone == [1] * 5 and slowest < 0.25  # appends 50 ms apart never wait the 500 ms linger
+
+
+def test_one_wake_up_hands_each_local_follower_its_own_job_events():
+    notifier = JobNotifier(event_log=None)  # type: ignore[arg-type]  # _wake needs no Redis
+    mine, also_mine = notifier._waiters.setdefault("job_a", set()), notifier._waiters.setdefault("job_b", set())
+    a, b = Waiter(), Waiter()
+    mine.add(a)
+    also_mine.add(b)
+    wire = '{{"jobId":"{0}","seq":{1},"epoch":"e1","type":"token","attempt":1,"text":"x"}}'
+    notifier._wake("\n".join(["job_a", wire.format("job_a", 4), "job_elsewhere", wire.format("job_elsewhere", 9),
+                              "job_b", wire.format("job_b", 1), "job_b", ""]))
+    assert [e.seq for e in a.events] == [4] and a.event.is_set()
+    assert [e.seq for e in b.events] == [1] and b.event.is_set()  # a record without JSON only wakes
+    assert wake_records("job_a") == [("job_a", "")]
