@@ -17,15 +17,15 @@ import threading
 import time
 from typing import Any, Callable
 
-Write = Callable[[list[tuple[list[str], list]]], list[Any]]
+Write = Callable[[list[list]], list[Any]]
 Result = Callable[[Any, str], tuple[int, bool]]
 
 
 class _Call:
-    __slots__ = ("keys", "args", "done", "reply")
+    __slots__ = ("job_id", "args", "done", "reply")
 
-    def __init__(self, keys: list[str], args: list) -> None:
-        self.keys = keys
+    def __init__(self, job_id: str, args: list) -> None:
+        self.job_id = job_id
         self.args = args
         self.done = threading.Event()
         self.reply: Any = None
@@ -43,9 +43,9 @@ class AppendBatcher:
         self._ready = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def call(self, keys: list[str], args: list) -> tuple[int, bool]:
-        """Queue one append and wait for its reply (args[5] is the job id)."""
-        call = _Call(keys, args)
+    def call(self, job_id: str, args: list) -> tuple[int, bool]:
+        """Queue one append of `job_id` and wait for its reply."""
+        call = _Call(job_id, args)
         now = time.monotonic()
         self._gap = 0.9 * self._gap + 0.1 * min(now - self._last, 1.0)
         self._last = now
@@ -56,7 +56,7 @@ class AppendBatcher:
                 self._thread.start()
         self._ready.set()
         call.done.wait()
-        return self._result(call.reply, str(args[5]))
+        return self._result(call.reply, job_id)
 
     def _run(self) -> None:
         while True:
@@ -71,7 +71,7 @@ class AppendBatcher:
 
     def _send(self, batch: list[_Call]) -> None:
         try:
-            replies = self._write([(c.keys, c.args) for c in batch])
+            replies = self._write([c.args for c in batch])
         except Exception as exc:  # the connection failed: every caller sees the error, as a lone call would
             replies = [exc] * len(batch)
         for call, reply in zip(batch, replies):

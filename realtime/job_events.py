@@ -29,41 +29,46 @@ TERMINAL_EVENTS = frozenset({"completed", "failed", "cancelled"})
 NOTIFY_CHANNEL = "jobs:notify"
 
 # One call writes a batch of events (of different jobs: a job has one append in flight at most).
-# Per event, 6 KEYS: stream, seq counter, fence (current attempt), cancel flag, epoch, writer mark;
-# then the notify channel, last. Per event, 9 ARGV: attempt, type, data, maxlen, ttl, job id, epoch
-# for a new log, '1' = the log must exist, the writer's own number for this event ('' = none): a
-# retried write whose first try went through (its reply lost with the connection) is not written
-# twice. Returns {seq, cancel, epoch} per event (seq -1: fenced out, -2: the log is gone, 0: a
+# KEYS: the notify channel. ARGV: the key prefix, maxlen, ttl, then 7 per event: job id, attempt,
+# type, data, epoch for a new log, '1' = the log must exist, the writer's own number for this event
+# ('' = none): a retried write whose first try went through (its reply lost with the connection) is
+# not written twice. A job's key names are made here from the prefix and its id, which spares the
+# writer packing six keys per event (a batch spans many jobs, so this needs one Redis, not a
+# cluster). Returns {seq, cancel, epoch} per event (seq -1: fenced out, -2: the log is gone, 0: a
 # repeat). The events written go out as one wake-up: `job id \n wire` records joined by \n.
 _APPEND = """
+local prefix, maxlen, ttl = ARGV[1], ARGV[2], ARGV[3]
 local out, wires = {}, {}
-for i = 0, #ARGV / 9 - 1 do
-  local a, k = i * 9, i * 6
-  local fence = redis.call('GET', KEYS[k + 3])
-  local mark = ARGV[a + 1] .. ':' .. ARGV[a + 9]
-  if fence and tonumber(fence) > tonumber(ARGV[a + 1]) then
+for i = 0, (#ARGV - 3) / 7 - 1 do
+  local a = 3 + i * 7
+  local job, attempt, kind, data = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
+  local number = ARGV[a + 7]
+  local base = prefix .. 'job:' .. job .. ':'
+  local stream, seqkey, cancel = base .. 'events', base .. 'seq', base .. 'cancel'
+  local fence = redis.call('GET', base .. 'fence')
+  local mark = attempt .. ':' .. number
+  if fence and tonumber(fence) > tonumber(attempt) then
     out[i + 1] = {-1, 0, ''}
-  elseif ARGV[a + 8] == '1' and redis.call('EXISTS', KEYS[k + 2]) == 0 then
+  elseif ARGV[a + 6] == '1' and redis.call('EXISTS', seqkey) == 0 then
     out[i + 1] = {-2, 0, ''}
-  elseif ARGV[a + 9] ~= '' and redis.call('GET', KEYS[k + 6]) == mark then
-    out[i + 1] = {0, redis.call('EXISTS', KEYS[k + 4]), ''}
+  elseif number ~= '' and redis.call('GET', base .. 'mark') == mark then
+    out[i + 1] = {0, redis.call('EXISTS', cancel), ''}
   else
-    if ARGV[a + 9] ~= '' then redis.call('SET', KEYS[k + 6], mark, 'EX', ARGV[a + 5]) end
-    local epoch = redis.call('GET', KEYS[k + 5]) or ARGV[a + 7]
-    redis.call('SET', KEYS[k + 5], epoch, 'EX', ARGV[a + 5])
-    local seq = redis.call('INCR', KEYS[k + 2])
-    redis.call('XADD', KEYS[k + 1], 'MAXLEN', '~', ARGV[a + 4], '0-' .. seq, 't', ARGV[a + 2], 'd', ARGV[a + 3],
-               'a', ARGV[a + 1], 'e', epoch)
-    redis.call('EXPIRE', KEYS[k + 1], ARGV[a + 5])
-    redis.call('EXPIRE', KEYS[k + 2], ARGV[a + 5])
-    local wire = '{"jobId":"' .. ARGV[a + 6] .. '","seq":' .. seq .. ',"epoch":"' .. epoch .. '","type":"'
-      .. ARGV[a + 2] .. '","attempt":' .. ARGV[a + 1]
-    if ARGV[a + 3] == '{}' then wire = wire .. '}' else wire = wire .. ',' .. string.sub(ARGV[a + 3], 2) end
-    wires[#wires + 1] = ARGV[a + 6] .. '\\n' .. wire
-    out[i + 1] = {seq, redis.call('EXISTS', KEYS[k + 4]), epoch}
+    if number ~= '' then redis.call('SET', base .. 'mark', mark, 'EX', ttl) end
+    local epoch = redis.call('GET', base .. 'epoch') or ARGV[a + 5]
+    redis.call('SET', base .. 'epoch', epoch, 'EX', ttl)
+    local seq = redis.call('INCR', seqkey)
+    redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '0-' .. seq, 't', kind, 'd', data, 'a', attempt, 'e', epoch)
+    redis.call('EXPIRE', stream, ttl)
+    redis.call('EXPIRE', seqkey, ttl)
+    local wire = '{"jobId":"' .. job .. '","seq":' .. seq .. ',"epoch":"' .. epoch .. '","type":"' .. kind
+      .. '","attempt":' .. attempt
+    if data == '{}' then wire = wire .. '}' else wire = wire .. ',' .. string.sub(data, 2) end
+    wires[#wires + 1] = job .. '\\n' .. wire
+    out[i + 1] = {seq, redis.call('EXISTS', cancel), epoch}
   end
 end
-if #wires > 0 then redis.call('PUBLISH', KEYS[#KEYS], table.concat(wires, '\\n')) end
+if #wires > 0 then redis.call('PUBLISH', KEYS[1], table.concat(wires, '\\n')) end
 return out
 """
 BATCH_MAX = 200  # events per script call: a longer batch is split, so one call never holds Redis for long
@@ -141,14 +146,12 @@ class JobEventLog:
         self._claim = store.r.register_script(_CLAIM)
         self._batcher = AppendBatcher(self._write_batch, self._result, linger)
 
-    def _keys(self, job_id: str) -> list[str]:
-        """stream, seq counter, fence, cancel flag, epoch, writer mark (the script's order)."""
-        k = self.store.key
-        return [k("job", job_id, "events"), k("job", job_id, "seq"), k("job", job_id, "fence"),
-                k("job", job_id, "cancel"), k("job", job_id, "epoch"), k("job", job_id, "mark")]
+    def _key(self, job_id: str, name: str) -> str:
+        """A key of the job's log (`_APPEND` makes the same names from the prefix)."""
+        return self.store.key("job", job_id, name)
 
     def claim(self, job_id: str, attempt: int) -> bool:
-        return bool(self._claim(keys=[self._keys(job_id)[2]], args=[attempt, self.ttl]))
+        return bool(self._claim(keys=[self._key(job_id, "fence")], args=[attempt, self.ttl]))
 
     def append(self, job_id: str, attempt: int, type_: str, data: dict[str, Any] | None = None, *,
                continuing: bool = False, number: int | None = None) -> tuple[int, bool]:
@@ -157,11 +160,11 @@ class JobEventLog:
         `continuing` (the writer wrote to this log before) but the log is gone.
 
         The writes of every job of the process share round trips (`AppendBatcher`)."""
-        args = [attempt, type_, orjson.dumps(data or {}).decode(), self.max_len, self.ttl, job_id,
-                secrets.token_hex(6), "1" if continuing else "0", "" if number is None else number]
-        return self._batcher.call(self._keys(job_id), args)
+        args = [job_id, attempt, type_, orjson.dumps(data or {}).decode(), secrets.token_hex(6),
+                "1" if continuing else "0", "" if number is None else number]
+        return self._batcher.call(job_id, args)
 
-    def _write_batch(self, calls: list[tuple[list[str], list]]) -> list[Any]:
+    def _write_batch(self, calls: list[list]) -> list[Any]:
         """Many appends in one round trip and one script call (per `BATCH_MAX`), which also publishes
         them as one wake-up: per event, Redis runs no script call of its own, the worker packs and
         parses no command of its own, and a web process reads no message of its own. The script is
@@ -177,12 +180,11 @@ class JobEventLog:
         return [r for chunk, reply in zip(chunks, replies)
                 for r in (reply if isinstance(reply, list) else [reply] * len(chunk))]
 
-    def _evalsha_all(self, chunks: list[list[tuple[list[str], list]]]) -> list[Any]:
+    def _evalsha_all(self, chunks: list[list[list]]) -> list[Any]:
         with self.store.r.pipeline(transaction=False) as pipe:
             for chunk in chunks:
-                keys = [key for call_keys, _ in chunk for key in call_keys]
-                keys.append(self.notify_channel)
-                pipe.evalsha(self._append.sha, len(keys), *keys, *(arg for _, args in chunk for arg in args))
+                pipe.evalsha(self._append.sha, 1, self.notify_channel, self.store.prefix, self.max_len, self.ttl,
+                             *(arg for args in chunk for arg in args))
             return pipe.execute(raise_on_error=False)
 
     @staticmethod
@@ -197,11 +199,10 @@ class JobEventLog:
         return int(seq), bool(cancel)
 
     def read_after(self, job_id: str, after: int, count: int = 1000) -> LogState:
-        keys = self._keys(job_id)
         with self.store.r.pipeline(transaction=False) as pipe:
-            pipe.get(keys[4])
-            pipe.get(keys[1])
-            pipe.xrange(keys[0], min=f"(0-{after}", max="+", count=count)
+            pipe.get(self._key(job_id, "epoch"))
+            pipe.get(self._key(job_id, "seq"))
+            pipe.xrange(self._key(job_id, "events"), min=f"(0-{after}", max="+", count=count)
             epoch, last_seq, entries = pipe.execute()
         events = [JobEvent(seq=int(eid.split("-")[1]), type=f["t"], attempt=int(f["a"]), data=orjson.loads(f["d"]),
                            epoch=f.get("e", epoch or "")) for eid, f in entries]
@@ -211,11 +212,11 @@ class JobEventLog:
         self.store.r.set(self.cancel_key(job_id), "1", ex=self.ttl)
 
     def cancel_key(self, job_id: str) -> str:
-        return self.store.key("job", job_id, "cancel")
+        return self._key(job_id, "cancel")
 
     def lease_key(self, job_id: str) -> str:
         """Held by the attempt running the job; lapses when its worker dies."""
-        return self.store.key("job", job_id, "lease")
+        return self._key(job_id, "lease")
 
     @property
     def notify_channel(self) -> str:

@@ -26,11 +26,11 @@ def test_group_commit_sends_waiting_appends_together_and_answers_each():
     def write(calls):
         gate.wait(5)  # hold the first batch in flight so the others queue up behind it
         batches.append(len(calls))
-        return [(int(args[0]), 0, "e") for _keys, args in calls]
+        return [(int(args[1]), 0, "e") for args in calls]
 
     batcher = AppendBatcher(write, lambda reply, _job: (reply[0], bool(reply[1])))
     results: list[int] = []
-    threads = [threading.Thread(target=lambda i=i: results.append(batcher.call([], [i, "t", "{}", 0, 0, "j"])[0]))
+    threads = [threading.Thread(target=lambda i=i: results.append(batcher.call("j", ["j", i, "t", "{}"])[0]))
                for i in range(20)]
     for t in threads:
         t.start()
@@ -52,7 +52,7 @@ def test_group_commit_hands_a_connection_error_to_every_caller():
 
     batcher = AppendBatcher(write, result)
     with pytest.raises(ConnectionError):
-        batcher.call([], [1, "t", "{}", 0, 0, "j"])
+        batcher.call("j", ["j", 1, "t", "{}"])
 
 
 def _event(seq: int, epoch: str = "e1") -> JobEvent:
@@ -89,7 +89,7 @@ def _count_batches(linger: float, callers: int, per_caller: int, pause: float) -
     def caller(n: int) -> None:
         for _ in range(per_caller):
             t = time.monotonic()
-            batcher.call([], [n, "t", "{}", 0, 0, "j"])
+            batcher.call("j", ["j", n, "t", "{}"])
             slowest[0] = max(slowest[0], time.monotonic() - t)
             time.sleep(pause)
 
