@@ -2,8 +2,8 @@
 
 A job's `append` waits for its own reply, as before, but the writer sends whatever appends are
 waiting as one batch (one round trip), and the appends that arrive while that batch is in flight
-go in the next one. One job at a time pays a round trip as before; hundreds pay one round trip per batch
-instead of one each (one send and one read instead of hundreds of system calls). Order within a
+go in the next one. One job at a time pays a round trip as before; hundreds pay one round trip
+per batch instead of one each (one send and one read instead of hundreds of system calls). Order within a
 job is kept: a job has at most one append in flight, and a batch is sent in arrival order.
 
 When appends arrive closer together than `linger` seconds (many streams at once), the writer
@@ -22,10 +22,9 @@ Result = Callable[[Any, str], tuple[int, bool]]
 
 
 class _Call:
-    __slots__ = ("job_id", "args", "done", "reply")
+    __slots__ = ("args", "done", "reply")
 
-    def __init__(self, job_id: str, args: list) -> None:
-        self.job_id = job_id
+    def __init__(self, args: list) -> None:
         self.args = args
         self.done = threading.Event()
         self.reply: Any = None
@@ -45,7 +44,7 @@ class AppendBatcher:
 
     def call(self, job_id: str, args: list) -> tuple[int, bool]:
         """Queue one append of `job_id` and wait for its reply."""
-        call = _Call(job_id, args)
+        call = _Call(args)
         now = time.monotonic()
         self._gap = 0.9 * self._gap + 0.1 * min(now - self._last, 1.0)
         self._last = now

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ResponseError
 
 from realtime.event_batcher import AppendBatcher
 from realtime.redis_store import RedisStore
@@ -35,38 +35,40 @@ NOTIFY_CHANNEL = "jobs:notify"
 # not written twice. A job's key names are made here from the prefix and its id, which spares the
 # writer packing six keys per event (a batch spans many jobs, so this needs one Redis, not a
 # cluster). Returns {seq, cancel, epoch} per event (seq -1: fenced out, -2: the log is gone, 0: a
-# repeat). The events written go out as one wake-up: `job id \n wire` records joined by \n.
+# repeat, -3: an error, its text in place of the epoch). The events written go out as one wake-up: `job id \n wire` records joined by \n.
 _APPEND = """
 local prefix, maxlen, ttl = ARGV[1], ARGV[2], ARGV[3]
-local out, wires = {}, {}
-for i = 0, (#ARGV - 3) / 7 - 1 do
-  local a = 3 + i * 7
+local function write(a)
   local job, attempt, kind, data = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
   local number = ARGV[a + 7]
   local base = prefix .. 'job:' .. job .. ':'
   local stream, seqkey, cancel = base .. 'events', base .. 'seq', base .. 'cancel'
   local fence = redis.call('GET', base .. 'fence')
+  if fence and tonumber(fence) > tonumber(attempt) then return {-1, 0, ''} end
+  if ARGV[a + 6] == '1' and redis.call('EXISTS', seqkey) == 0 then return {-2, 0, ''} end
   local mark = attempt .. ':' .. number
-  if fence and tonumber(fence) > tonumber(attempt) then
-    out[i + 1] = {-1, 0, ''}
-  elseif ARGV[a + 6] == '1' and redis.call('EXISTS', seqkey) == 0 then
-    out[i + 1] = {-2, 0, ''}
-  elseif number ~= '' and redis.call('GET', base .. 'mark') == mark then
-    out[i + 1] = {0, redis.call('EXISTS', cancel), ''}
-  else
-    if number ~= '' then redis.call('SET', base .. 'mark', mark, 'EX', ttl) end
-    local epoch = redis.call('GET', base .. 'epoch') or ARGV[a + 5]
-    redis.call('SET', base .. 'epoch', epoch, 'EX', ttl)
-    local seq = redis.call('INCR', seqkey)
-    redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '0-' .. seq, 't', kind, 'd', data, 'a', attempt, 'e', epoch)
-    redis.call('EXPIRE', stream, ttl)
-    redis.call('EXPIRE', seqkey, ttl)
-    local wire = '{"jobId":"' .. job .. '","seq":' .. seq .. ',"epoch":"' .. epoch .. '","type":"' .. kind
-      .. '","attempt":' .. attempt
-    if data == '{}' then wire = wire .. '}' else wire = wire .. ',' .. string.sub(data, 2) end
-    wires[#wires + 1] = job .. '\\n' .. wire
-    out[i + 1] = {seq, redis.call('EXISTS', cancel), epoch}
+  if number ~= '' and redis.call('GET', base .. 'mark') == mark then
+    return {0, redis.call('EXISTS', cancel), ''}
   end
+  if number ~= '' then redis.call('SET', base .. 'mark', mark, 'EX', ttl) end
+  local epoch = redis.call('GET', base .. 'epoch') or ARGV[a + 5]
+  redis.call('SET', base .. 'epoch', epoch, 'EX', ttl)
+  local seq = redis.call('INCR', seqkey)
+  redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '0-' .. seq, 't', kind, 'd', data, 'a', attempt, 'e', epoch)
+  redis.call('EXPIRE', stream, ttl)
+  redis.call('EXPIRE', seqkey, ttl)
+  local wire = '{"jobId":"' .. job .. '","seq":' .. seq .. ',"epoch":"' .. epoch .. '","type":"' .. kind
+    .. '","attempt":' .. attempt
+  if data == '{}' then wire = wire .. '}' else wire = wire .. ',' .. string.sub(data, 2) end
+  return {seq, redis.call('EXISTS', cancel), epoch}, job .. '\\n' .. wire
+end
+local out, wires = {}, {}
+for i = 0, (#ARGV - 3) / 7 - 1 do
+  -- One job's failure (a key of the wrong type, say) is that event's error, not the batch's.
+  local ok, reply, wire = pcall(write, 3 + i * 7)
+  if not ok then reply = {-3, 0, tostring(reply)} end
+  out[i + 1] = reply
+  if wire then wires[#wires + 1] = wire end
 end
 if #wires > 0 then redis.call('PUBLISH', KEYS[1], table.concat(wires, '\\n')) end
 return out
@@ -191,11 +193,13 @@ class JobEventLog:
     def _result(reply: Any, job_id: str) -> tuple[int, bool]:
         if isinstance(reply, Exception):
             raise reply
-        seq, cancel, _epoch = reply
+        seq, cancel, epoch_or_error = reply
         if seq == -1:
             raise StaleAttempt(job_id)
         if seq == -2:
             raise LogLost(job_id)
+        if seq == -3:
+            raise ResponseError(epoch_or_error)
         return int(seq), bool(cancel)
 
     def read_after(self, job_id: str, after: int, count: int = 1000) -> LogState:

@@ -6,6 +6,9 @@ import threading
 import time
 import uuid
 
+import pytest
+from redis.exceptions import ResponseError
+
 from realtime.job_events import JobEvent, JobEventLog, wake_records
 from realtime.redis_store import RedisStore
 
@@ -67,3 +70,15 @@ def test_concurrent_writers_keep_every_log_gapless_and_share_wake_ups(settings):
     pubsub.close()
     assert all(seqs == list(range(1, 41)) for seqs in woken.values())
     assert wake_ups < 30 * 40
+
+
+def test_one_jobs_broken_key_fails_its_own_event_and_not_the_rest_of_the_batch(settings):
+    log = _log(settings)
+    broken, fine = f"job_{uuid.uuid4().hex}", f"job_{uuid.uuid4().hex}"
+    log.store.r.hset(log.store.key("job", broken, "seq"), "x", "1")  # INCR on it fails inside the script
+    replies = log._write_batch([[broken, 1, "token", '{"text":"a"}', "e1", "0", 1],
+                                [fine, 1, "token", '{"text":"b"}', "e2", "0", 1]])
+    with pytest.raises(ResponseError, match="WRONGTYPE"):
+        log._result(replies[0], broken)
+    assert log._result(replies[1], fine) == (1, False)
+    assert [e.data for e in log.read_after(fine, 0).events] == [{"text": "b"}]
