@@ -176,10 +176,7 @@ class CompletionRunner:
             return self.events.append(job.id, attempt, type_, data, number=number)[1]
 
     def _provider(self, job: Job) -> tuple[Provider, str, bool]:
-        try:
-            return job_provider(self.app, db.session(), job.user_id, job.payload["provider"], job.payload["model"])
-        finally:
-            db.session.remove()
+        return job_provider(self.app, job.user_id, job.payload["provider"], job.payload["model"])
 
     # ---------------------------------------------------------------- finish
 

@@ -22,7 +22,6 @@ from flask import Flask
 from extensions import ext_providers
 from extensions.ext_settings import settings
 from models import Job, now_ms
-from models.db import db
 from providers.base import CancelToken, CompletionRequest, Provider, StreamChunk
 from providers.limits import LimitedProvider
 from services.job_metrics import JobMetrics
@@ -136,12 +135,10 @@ def start_early(app: Flask, hint: Any, request_of: Callable[[dict, str], Complet
         return None
     user_id, payload = fresh
     try:
-        provider, model, per_job = job_provider(app, db.session(), user_id, payload["provider"], payload["model"])
+        provider, model, per_job = job_provider(app, user_id, payload["provider"], payload["model"])
     except Exception as exc:  # the claimed job goes the usual way and reports this properly
         log.info("no early start: %s", exc)
         return None
-    finally:
-        db.session.remove()
     try:
         request = request_of(payload, model)
     except Exception as exc:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from extensions import ext_providers
 from models import ProviderKey, now_ms
+from models.db import db, self_committing
 from providers.base import Provider
 from providers.errors import AuthenticationError
 from providers.registry import KEYED_PROVIDERS, ProviderSelectionError
@@ -84,15 +85,22 @@ def stored_key(app: Flask, session: Session, user_id: str, provider: str) -> str
     return None if row is None else decrypt(ext_providers.ring(app), row)
 
 
-def job_provider(app: Flask, session: Session, user_id: str, provider: str, model: str) -> tuple[Provider, str, bool]:
-    """(adapter, model, per_job): the owner's key when stored, else the server's adapter."""
+def job_provider(app: Flask, user_id: str, provider: str, model: str) -> tuple[Provider, str, bool]:
+    """(adapter, model, per_job): the owner's key when stored, else the server's adapter.
+
+    The key is read on a session of its own that commits itself: it lies on the way to a job's first
+    token, and PostgreSQL then sees the pre-ping and the SELECT, without a BEGIN and a ROLLBACK."""
     registry = ext_providers.registry(app)
     if registry.keyable(provider):
+        s = db.session()
         try:
-            api_key = stored_key(app, session, user_id, provider)
+            with self_committing(s):
+                api_key = stored_key(app, s, user_id, provider)
         except KeyDecryptionError as exc:  # fail the job clearly rather than fall back to the server's key
             raise AuthenticationError(f"your stored {provider} key cannot be decrypted; store it again",
                                       provider=provider, model=model) from exc
+        finally:
+            db.session.remove()
         if api_key is not None:
             return registry.with_api_key(provider, api_key), model, True
     adapter, resolved = registry.resolve(provider, model)

@@ -158,7 +158,8 @@ def test_a_dropped_socket_resumes_from_the_last_seq_without_gap_or_repeat(new_pa
     job = job_row(api, user["headers"], job_id)
     assert job["status"] == "succeeded"
     assert page.locator("#pg-output").text_content() == job["result"]["content"]
-    assert "resumed 1×" in page.locator("#pg-meta").text_content()
+    # The page fills in the job's summary after the terminal event, from one more request.
+    wait_for(lambda: "resumed 1×" in page.locator("#pg-meta").text_content(), what="the summary with the resume")
 
 
 def test_jobs_list_filters_and_shows_one_job(new_page, api, worker, screenshot_dir):
