@@ -2,9 +2,9 @@
 
 One Redis pub/sub subscription per web process (`JobNotifier`) wakes every local follower of a
 job and hands it the event the wake-up carries (a wake-up carries the events of many jobs; each is
-parsed once per process, its JSON reused for every socket). A follower reads the Stream only to replay, or when what it was handed does not
-follow on from its cursor (a lost or dropped message, another epoch): a lost wake-up costs at
-most one poll interval, never an event.
+parsed once per process, its JSON reused for every socket). A follower reads the Stream only to
+replay, or when what it was handed does not follow on from its cursor (a lost or dropped message,
+another epoch): a lost wake-up costs at most one poll interval, never an event.
 """
 from __future__ import annotations
 
