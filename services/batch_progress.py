@@ -35,6 +35,7 @@ def settle_batch(parent_id: str) -> None:
         counts = request_counts(s, parent_id)
         ended = counts["completed"] + counts["failed"] + counts["cancelled"]
         values: dict[str, Any] = {"progress": counts, "updated_at": now_ms()}
+        recorded = 0
         if ended == counts["total"]:
             values.update(status=JobStatus.CANCELLED if parent.cancel_requested else JobStatus.SUCCEEDED, finished_at=now_ms(),
                           result={"request_counts": counts})
@@ -42,10 +43,11 @@ def settle_batch(parent_id: str) -> None:
         # Appended while the parent row is locked, so progress events arrive in count order.
         append_event(parent_id, 0, "progress", {"request_counts": counts})
         if "status" in values:
-            webhooks.record_job_end(s, parent, values["status"], values["result"])  # same transaction
+            recorded = webhooks.record_job_end(s, parent, values["status"], values["result"])  # same transaction
             append_event(parent_id, 0, TERMINAL_EVENT[values["status"]],
                                    {"result": values["result"]})
         s.commit()
     finally:
         db.session.remove()
-    webhooks.dispatch(parent_id)
+    if recorded:
+        webhooks.dispatch(parent_id)

@@ -193,7 +193,8 @@ class CompletionRunner:
             result["finish_reason"] = answer.finish_reason
         s = db.session()
         try:
-            if not lifecycle.finish(s, job, attempt, status, result, None):
+            final = lifecycle.finish(s, job, attempt, status, result, None)
+            if not final:
                 s.rollback()
                 return
             _store_answer(s, job, answer)
@@ -204,18 +205,18 @@ class CompletionRunner:
         finally:
             db.session.remove()
         metrics.finished(status, usage)
-        lifecycle.publish_terminal(job, attempt, status, result, None)
+        lifecycle.publish_terminal(job, attempt, status, result, None, final.webhooks)
 
     def _fail(self, job: Job, attempt: int, error: dict, metrics: JobMetrics) -> None:
         s = db.session()
         try:
-            done = lifecycle.finish(s, job, attempt, JobStatus.FAILED, None, error)
+            final = lifecycle.finish(s, job, attempt, JobStatus.FAILED, None, error)
             s.commit()
         finally:
             db.session.remove()
-        if done:
+        if final:
             metrics.finished(JobStatus.FAILED)
-            lifecycle.publish_terminal(job, attempt, JobStatus.FAILED, None, error)
+            lifecycle.publish_terminal(job, attempt, JobStatus.FAILED, None, error, final.webhooks)
 
 
 def _request(payload: dict, model: str) -> CompletionRequest:

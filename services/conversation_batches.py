@@ -155,11 +155,11 @@ class BatchRunner:
             self._fence(s, job.id, attempt)
             if undo:
                 self._undo_partial_create(s, job)
-            lifecycle.finish(s, job, attempt, status, result, error)
+            final = lifecycle.finish(s, job, attempt, status, result, error)
             s.commit()
         finally:
             db.session.remove()
-        lifecycle.publish_terminal(job, attempt, status, result, error)
+        lifecycle.publish_terminal(job, attempt, status, result, error, final.webhooks)
 
     @staticmethod
     def _undo_partial_create(s, job: Job) -> None:

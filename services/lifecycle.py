@@ -9,6 +9,7 @@ client waits forever.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Callable
 
 from flask import Flask
@@ -123,44 +124,60 @@ def _claim_queued(s: Session, job_id: str, kinds: tuple[str, ...]) -> tuple[Job,
 
 def _end_at_claim(s: Session, job: Job, status: JobStatus, error: dict | None,
                   on_end: Callable[[Job, JobStatus], None] | None) -> None:
-    finish(s, job, job.attempts, status, None, error)
+    final = finish(s, job, job.attempts, status, None, error)
     s.commit()
-    publish_terminal(job, job.attempts, status, None, error)
+    publish_terminal(job, job.attempts, status, None, error, final.webhooks)
     if on_end is not None:
         on_end(job, status)
 
 
 # ---------------------------------------------------------------- finish
 
+@dataclass(frozen=True)
+class FinalWrite:
+    """What the final write did: whether it ended the job (`bool(final)`), and how many webhook
+    deliveries it put in the outbox (most jobs none, and then nothing needs dispatching)."""
+
+    done: bool
+    webhooks: int = 0
+
+    def __bool__(self) -> bool:
+        return self.done
+
+
 def finish(s: Session, job: Job, attempt: int, status: JobStatus, result: dict | None,
-           error: dict | None) -> bool:
+           error: dict | None) -> FinalWrite:
     """The conditional final write: only the attempt that owns an unfinished job may end it.
     The caller commits (with whatever else belongs to the same transaction)."""
     ts = now_ms()
     res = s.execute(
         update(Job).where(Job.id == job.id, Job.attempts == attempt, Job.status.in_(UNFINISHED))
         .values(status=status, result=result, error=error, finished_at=ts, updated_at=ts))
-    done = res.rowcount == 1
-    if done:
-        kind = KINDS.get(job.kind)
-        _record_end(s, job, status, result, error, plugins=kind is None or kind.reports_to_plugins)
-    return done
+    if res.rowcount != 1:
+        return FinalWrite(False)
+    kind = KINDS.get(job.kind)
+    return FinalWrite(True, _record_end(s, job, status, result, error,
+                                        plugins=kind is None or kind.reports_to_plugins))
 
 
 def _record_end(s: Session, job: Job, status: JobStatus, result: dict | None, error: dict | None, *,
-                plugins: bool) -> None:
+                plugins: bool) -> int:
     """What a job's end owes others, in the transaction of its final write: the plugin event and the
-    webhook outbox rows."""
+    webhook outbox rows (how many it wrote)."""
     if plugins:
         plugin_events.job_finished(s, job, status, result, error)
-    webhooks.record_job_end(s, job, status, result)
+    return webhooks.record_job_end(s, job, status, result)
 
 
-def publish_terminal(job: Job, attempt: int, status: JobStatus, result: dict | None, error: dict | None) -> None:
-    """After the final commit: the terminal event, the lease let go, and the batch (if any) settled."""
+def publish_terminal(job: Job, attempt: int, status: JobStatus, result: dict | None, error: dict | None,
+                     webhooks_recorded: int) -> None:
+    """After the final commit: the terminal event, the lease let go, the webhook deliveries the final
+    write recorded sent now (most jobs have none, and are spared the look for them), and the batch
+    (if any) settled."""
     append_event(job.id, attempt, TERMINAL_EVENT[status], terminal_data(status, result, error))
     kv.r.delete(lease_key(job.id))
-    webhooks.dispatch(job.id)
+    if webhooks_recorded:
+        webhooks.dispatch(job.id)
     if job.parent_id is not None:  # a batch's children are chat jobs: bring the batch up to date
         settle_batch(job.parent_id)
 
@@ -175,13 +192,14 @@ def cancel(job: Job) -> None:
         update(Job).where(Job.id == job.id, Job.status == JobStatus.QUEUED)
         .values(status=JobStatus.CANCELLED, cancel_requested=True, finished_at=ts, updated_at=ts)
     ).rowcount == 1
+    recorded = 0
     if cancelled_queued:
-        _record_end(s, job, JobStatus.CANCELLED, None, None, plugins=True)
+        recorded = _record_end(s, job, JobStatus.CANCELLED, None, None, plugins=True)
     else:
         s.execute(update(Job).where(Job.id == job.id).values(cancel_requested=True, updated_at=ts))
     s.commit()
     if cancelled_queued:
-        publish_terminal(job, job.attempts, JobStatus.CANCELLED, None, None)
+        publish_terminal(job, job.attempts, JobStatus.CANCELLED, None, None, recorded)
     else:
         event_log().request_cancel(job.id)
 

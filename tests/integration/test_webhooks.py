@@ -73,6 +73,14 @@ def wait_hits(receiver: Receiver, path: str, n: int, timeout: float = 30.0):
     return poll(lambda: receiver.hits_on(path), lambda hits: len(hits) >= n, timeout=timeout)
 
 
+def sent_at_once(web: httpx.Client, who: dict, endpoint_id: str, n: int) -> None:
+    """The job's end sent its deliveries itself: each was delivered, on its first attempt, before the
+    sweep would have picked it up (WEBHOOK_REQUEUE_AFTER after it was recorded)."""
+    rows = deliveries(web, who, endpoint_id)
+    assert len(rows) == n and all(d["state"] == "delivered" and d["attempts"] == 1 for d in rows), rows
+    assert all(d["deliveredAt"] - d["createdAt"] < float(ALLOW["WEBHOOK_REQUEUE_AFTER"]) * 1000 for d in rows), rows
+
+
 def deliveries(web: httpx.Client, who: dict, endpoint_id: str) -> list[dict]:
     r = web.get(f"/api/webhooks/{endpoint_id}/deliveries", headers=who["headers"])
     assert r.status_code == 200, r.text
@@ -150,6 +158,7 @@ def test_api_job_and_batch_events(web, who, receiver):
     hits = wait_hits(receiver, "/api", 2)
     events = {verified(h, ep.signing_secret).type: json.loads(h.body)["data"]["id"] for h in hits}
     assert events == {"job.succeeded": job["id"], "batch.completed": batch.json()["id"]}
+    sent_at_once(web, who, ep.id, 2)
 
 
 def test_v1_events_failed_cancelled_and_batch(web, who, receiver):
@@ -167,6 +176,7 @@ def test_v1_events_failed_cancelled_and_batch(web, who, receiver):
     hits = wait_hits(receiver, "/v1ev", 3)
     events = {verified(h, ep.signing_secret).type: json.loads(h.body)["data"]["id"] for h in hits}
     assert events == {"response.failed": failed.id, "response.cancelled": long.id, "batch.completed": batch.id}
+    sent_at_once(web, who, ep.id, 3)
 
 
 def test_conversation_batch_job_event(web, who, receiver):
@@ -175,6 +185,7 @@ def test_conversation_batch_job_event(web, who, receiver):
     assert r.status_code == 202, r.text
     event = verified(wait_hits(receiver, "/conv", 1)[0], ep.signing_secret)
     assert event.type == "batch.completed" and event.data.id == r.json()["id"]
+    sent_at_once(web, who, ep.id, 1)
 
 
 def test_500_then_200_is_retried_and_delivered_once(web, who, receiver):
