@@ -35,7 +35,8 @@ NOTIFY_CHANNEL = "jobs:notify"
 # not written twice. A job's key names are made here from the prefix and its id, which spares the
 # writer packing six keys per event (a batch spans many jobs, so this needs one Redis, not a
 # cluster). Returns {seq, cancel, epoch} per event (seq -1: fenced out, -2: the log is gone, 0: a
-# repeat, -3: an error, its text in place of the epoch). The events written go out as one wake-up: `job id \n wire` records joined by \n.
+# repeat, -3: an error, its text in place of the epoch). The events written go out as one wake-up:
+# `job id \n wire` records joined by \n.
 _APPEND = """
 local prefix, maxlen, ttl = ARGV[1], ARGV[2], ARGV[3]
 local function write(a)
